@@ -1,0 +1,3 @@
+from digitduel.cli.main import main
+
+main()

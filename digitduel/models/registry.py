@@ -1,0 +1,116 @@
+"""The model registry (timm-style `@register`) and the one output contract.
+
+Every model takes a batch `[B, 2, 14, 14]` and returns a `ModelOutput`:
+  - `compare`: `[B, 2]` logits (loss "ce"), `[B, 1]` score (loss "mse"/"bce"), or None for
+    digit-only models;
+  - `digits`: `[B, 2, 10]` per-digit logits where the architecture has them, else None.
+
+A registration names the report, how the model predicts ("compare": from `compare`;
+"digits": by comparing the two predicted digit classes) and the report's training recipe as
+a dict of `TrainSettings` overrides, so `bench --all` trains each model the way its report did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+import torch
+from torch import nn
+
+REPORTS = {
+    "jomeau": "Jomeau, Rajaonson, Dandjee",
+    "convnet-ws-aux": "ConvNet / WS / WS+aux (SGD report)",
+    "borba": "Borba, de Champs, Grognuz",
+    "cappelletti": "Cappelletti, Dufour, Huguelet",
+    "banjac": "Banjac, Karalupov, Yorusun",
+}
+
+
+class ModelOutput(NamedTuple):
+    compare: torch.Tensor | None
+    digits: torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    report: str  # a key of REPORTS
+    description: str  # one line
+    factory: Callable[..., nn.Module]
+    recipe: dict[str, Any]  # TrainSettings overrides: the report's training set-up
+    predicts: Literal["compare", "digits"] = "compare"
+    weight_sharing: bool = False
+    aux: bool = False  # uses the digit labels in training
+    kwargs: dict[str, Any] = field(default_factory=dict)  # constructor options
+
+    def create(self) -> nn.Module:
+        return self.factory(**self.kwargs)
+
+    def param_count(self) -> int:
+        return sum(p.numel() for p in self.create().parameters())
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(
+    name: str,
+    *,
+    report: str,
+    description: str,
+    recipe: dict[str, Any],
+    predicts: Literal["compare", "digits"] = "compare",
+    weight_sharing: bool = False,
+    aux: bool = False,
+    **kwargs: Any,
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register `factory(**kwargs)` under `name`. Stack decorators to register variants."""
+    if report not in REPORTS:
+        raise ValueError(f"unknown report {report!r}")
+
+    def deco(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} registered twice")
+        _REGISTRY[name] = ModelSpec(
+            name=name,
+            report=report,
+            description=description,
+            factory=factory,
+            recipe=dict(recipe),
+            predicts=predicts,
+            weight_sharing=weight_sharing,
+            aux=aux,
+            kwargs=dict(kwargs),
+        )
+        return factory
+
+    return deco
+
+
+class UnknownModelError(KeyError):
+    def __str__(self) -> str:  # KeyError quotes its message; we want one plain line
+        return str(self.args[0])
+
+
+def get_spec(name: str) -> ModelSpec:
+    _load_all()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(name, _REGISTRY, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else " (see `digitduel models`)"
+        raise UnknownModelError(f"unknown model {name!r}{hint}") from None
+
+
+def list_specs(report: str | None = None) -> list[ModelSpec]:
+    _load_all()
+    return [s for s in _REGISTRY.values() if report is None or s.report == report]
+
+
+def _load_all() -> None:
+    # Importing the report modules runs their @register decorators.
+    from digitduel.models import banjac, borba, cappelletti, convnet_ws_aux, jomeau  # noqa: F401

@@ -1,0 +1,132 @@
+"""The one schema for run settings.
+
+Presets (TOML), CLI flags and the TUI form all build a `TrainSettings` / `BenchSettings`
+through these pydantic models, so they validate the same way. Unknown keys are errors.
+
+Resolution order for a contestant's training settings (later wins):
+    schema defaults <- the model's registered recipe <- preset [settings]
+    <- the contestant's own overrides <- CLI flags / TUI form
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+Optimizer = Literal["adam", "sgd", "rmsprop"]
+Loss = Literal["ce", "mse", "bce"]
+Augmentation = Literal["swap", "repair", "crop_flip"]
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class TrainSettings(_Strict):
+    """How one contestant is trained (one run = one model, one round)."""
+
+    optimizer: Optimizer = Field("adam", description="adam, sgd (with momentum) or rmsprop")
+    lr: float = Field(1e-3, gt=0, le=10, description="learning rate")
+    lr2: float | None = Field(
+        None, gt=0, le=10, description="second learning rate after lr_switch of the epochs (step schedule)"
+    )
+    lr_switch: float = Field(
+        0.6, gt=0, lt=1, description="fraction of the epochs trained at lr before switching to lr2"
+    )
+    momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum")
+    weight_decay: float = Field(0.0, ge=0, le=1, description="L2 penalty")
+    epochs: int = Field(25, ge=1, le=10_000)
+    batch_size: int = Field(100, ge=1, le=100_000)
+    loss: Loss = Field("ce", description="ce (2 logits), mse (one output unit) or bce (one logit)")
+    aux_weight: float = Field(0.0, ge=0, le=1000, description="alpha: weight of the digit (auxiliary) loss")
+    main_weight: float = Field(1.0, ge=0, le=1000, description="gamma: weight of the comparison loss")
+    augment: list[Augmentation] = Field(
+        default_factory=list, description="per-batch augmentations: swap, repair, crop_flip"
+    )
+
+    @field_validator("augment")
+    @classmethod
+    def _unique_augment(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("augmentations must not repeat")
+        return v
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate in force during `epoch` (0-based): the step schedule."""
+        if self.lr2 is not None and epoch >= round(self.lr_switch * self.epochs):
+            return self.lr2
+        return self.lr
+
+
+class BenchSettings(_Strict):
+    """What a bench does as a whole: rounds, data, device, seed, executor."""
+
+    rounds: int = Field(1, ge=1, le=1000)
+    n_pairs: int = Field(1000, ge=2, le=100_000, description="train pairs and test pairs per round")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="base seed; round r derives its own")
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
+    executor: Literal["auto", "serial", "processes", "batched"] = "auto"
+    jobs: int | None = Field(None, ge=1, le=256, description="worker processes (processes executor)")
+
+    @field_validator("device")
+    @classmethod
+    def _device_form(cls, v: str) -> str:
+        if not _DEVICE_RE.match(v):
+            raise ValueError("device must be auto, cpu, cuda, cuda:N or mps")
+        return v
+
+
+TRAIN_KEYS = frozenset(TrainSettings.model_fields)
+BENCH_KEYS = frozenset(BenchSettings.model_fields)
+
+
+class SettingsError(ValueError):
+    """A settings problem, already phrased as one line for the user."""
+
+
+def describe_validation_error(err: ValidationError, where: str = "") -> str:
+    """One line naming the first bad key and what is wrong with it."""
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(settings)"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    prefix = f"{where}: " if where else ""
+    more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return f"{prefix}{key}: {msg}{more}"
+
+
+def resolve_train(*layers: dict[str, Any] | None, where: str = "") -> TrainSettings:
+    """Merge override layers (None or dicts, later wins) into validated TrainSettings."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        if layer:
+            merged.update({k: v for k, v in layer.items() if v is not None})
+    try:
+        return TrainSettings(**merged)
+    except ValidationError as err:
+        raise SettingsError(describe_validation_error(err, where)) from None
+
+
+def split_keys(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Split a flat dict into (train keys, bench keys, unknown keys)."""
+    train = {k: v for k, v in values.items() if k in TRAIN_KEYS}
+    bench = {k: v for k, v in values.items() if k in BENCH_KEYS}
+    unknown = [k for k in values if k not in TRAIN_KEYS and k not in BENCH_KEYS]
+    return train, bench, unknown
+
+
+def check_field(name: str, value: Any) -> str | None:
+    """Return the schema's error message for one field value, or None if it is valid."""
+    model = TrainSettings if name in TRAIN_KEYS else BenchSettings if name in BENCH_KEYS else None
+    if model is None:
+        return "unknown setting"
+    try:
+        model.__pydantic_validator__.validate_assignment(model.model_construct(), name, value)
+    except ValidationError as err:
+        return err.errors()[0]["msg"]
+    return None

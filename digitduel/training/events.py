@@ -1,0 +1,71 @@
+"""Events the engine emits: the only channel between trainer/bench and any UI.
+
+Plain, picklable dataclasses, so they cross process boundaries (processes executor) and
+threads (TUI worker) unchanged. A UI passes a callback `on_event(event)`; the trainer never
+knows who listens. Per-epoch granularity: never per batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class JobKey:
+    """One (contestant, round) of a bench."""
+
+    contestant: str
+    round: int
+
+
+@dataclass(frozen=True)
+class BenchStarted:
+    total_runs: int
+    done_runs: int  # already finished (resume)
+    contestants: tuple[str, ...]
+    rounds: int
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    job: JobKey
+    model: str
+    params: int
+    epochs: int
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    job: JobKey
+    epoch: int  # 1-based
+    epochs: int
+    train_loss: float
+    train_accuracy: float
+    test_accuracy: float
+    digit_accuracy: float | None
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    job: JobKey
+    status: Literal["ok", "diverged", "cancelled", "failed"]
+    record: Any  # digitduel.bench.results.RunRecord (kept Any to avoid an import cycle)
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something a user should notice: a fallback data source, an executor fallback, ..."""
+
+    message: str
+    level: Literal["info", "warning", "error"] = "info"
+
+
+@dataclass(frozen=True)
+class BenchEnded:
+    status: Literal["finished", "cancelled"]
+    results_path: str | None
+
+
+Event = BenchStarted | RunStarted | EpochEnd | RunEnded | Note | BenchEnded

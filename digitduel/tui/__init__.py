@@ -1,0 +1,1 @@
+"""digitduel.tui"""
