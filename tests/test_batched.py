@@ -1,0 +1,263 @@
+"""Batched rounds must train exactly like R separate runs (float64, dropout off).
+
+The reference is a plain loop written here from scratch (model seeded by torch.manual_seed,
+batch order from torch.Generator().manual_seed(seed), a stock torch.optim optimiser), not
+digitduel's serial trainer, so a shared mistake cannot hide.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import nn
+
+from digitduel.models.registry import ModelOutput, ModelSpec
+from digitduel.settings import TrainSettings
+from digitduel.training.batched import can_batch, train_batched
+from digitduel.training.objective import compute_loss, predict
+
+# --- synthetic pairs with the CONTRACTS.md fields ---------------------------------------
+
+
+@dataclass
+class FakePairSet:
+    input: torch.Tensor  # [n, 2, 14, 14]
+    target: torch.Tensor  # [n]
+    classes: torch.Tensor  # [n, 2]
+
+
+@dataclass
+class FakePairData:
+    train: FakePairSet
+    test: FakePairSet
+
+
+TEMPLATES = torch.Generator().manual_seed(1234)
+DIGIT_TEMPLATES = torch.randn(10, 14, 14, generator=TEMPLATES)
+
+
+def fake_pairs(n: int, seed: int, noise: float = 1.0) -> FakePairData:
+    """Learnable pairs: each 'digit' is its class template plus noise."""
+    g = torch.Generator().manual_seed(seed)
+
+    def one() -> FakePairSet:
+        classes = torch.randint(0, 10, (n, 2), generator=g)
+        x = DIGIT_TEMPLATES[classes] + noise * torch.randn(n, 2, 14, 14, generator=g)
+        return FakePairSet(x, (classes[:, 0] <= classes[:, 1]).long(), classes)
+
+    return FakePairData(one(), one())
+
+
+# --- small test models (not registered: ModelSpec built directly) ------------------------
+
+
+class BNNet(nn.Module):
+    """Conv + BatchNorm2d + BatchNorm1d + dropout, with comparison and digit heads."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 6, 3), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten()
+        )
+        self.digit = nn.Sequential(
+            nn.Linear(6 * 6 * 6, 32),
+            nn.ReLU(),
+            nn.BatchNorm1d(32),
+            nn.Dropout(p),
+            nn.Linear(32, 10),
+        )
+        self.compare = nn.Linear(20, 2)
+
+    def forward(self, x):
+        b = x.shape[0]
+        d = self.digit(self.features(x.reshape(b * 2, 1, 14, 14))).reshape(b, 2, 10)
+        return ModelOutput(self.compare(d.reshape(b, 20)), d)
+
+
+class PlainNet(nn.Module):
+    """No BatchNorm: a single-score (mse/bce) model."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(392, 16), nn.Tanh(), nn.Linear(16, 1))
+
+    def forward(self, x):
+        return ModelOutput(self.net(x), None)
+
+
+class ItemNet(PlainNet):
+    """Data-dependent Python control flow: cannot run under vmap."""
+
+    def forward(self, x):
+        if x.sum().item() > 0:
+            return ModelOutput(self.net(x), None)
+        return ModelOutput(-self.net(x), None)
+
+
+def spec_of(factory, name, predicts="compare", **kwargs) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        report="convnet-ws-aux",
+        description="test model",
+        factory=factory,
+        recipe={},
+        predicts=predicts,
+        kwargs=kwargs,
+    )
+
+
+BN_SPEC = spec_of(BNNet, "test-batched-bn", p=0.0)
+
+
+# --- the reference: R plain sequential runs ----------------------------------------------
+
+
+def sequential_run(spec, settings, pairs, seed, dtype=torch.float64):
+    torch.manual_seed(seed)
+    model = spec.create().to(dtype)
+    params = model.parameters()
+    if settings.optimizer == "sgd":
+        opt = torch.optim.SGD(
+            params, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+        )
+    elif settings.optimizer == "rmsprop":
+        opt = torch.optim.RMSprop(
+            params, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+        )
+    else:
+        opt = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    g = torch.Generator().manual_seed(seed)
+    x, t, c = pairs.train.input.to(dtype), pairs.train.target, pairs.train.classes
+    n = x.shape[0]
+    for epoch in range(settings.epochs):
+        for group in opt.param_groups:
+            group["lr"] = settings.lr_at(epoch)
+        model.train()
+        perm = torch.randperm(n, generator=g)
+        for lo in range(0, n, settings.batch_size):
+            idx = perm[lo : lo + settings.batch_size]
+            out = model(x[idx])
+            s = settings
+            loss = compute_loss(out, t[idx], c[idx], s.loss, s.aux_weight, s.main_weight)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        out = model(pairs.test.input.to(dtype))
+        acc = (predict(out, spec.predicts, settings.loss) == pairs.test.target).double().mean()
+    return model.state_dict(), acc.item()
+
+
+def max_state_diff(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+
+
+SEEDS = [3, 11, 42]
+
+OPTIMISERS = {
+    "sgd": dict(optimizer="sgd", lr=0.09, lr2=0.01, lr_switch=0.5, momentum=0.9, weight_decay=5e-4),
+    "adam": dict(optimizer="adam", lr=3e-3, lr2=1e-3, lr_switch=0.5, weight_decay=1e-4),
+    "rmsprop": dict(optimizer="rmsprop", lr=1e-3, momentum=0.5, weight_decay=1e-4),
+}
+
+
+@pytest.mark.parametrize("name", list(OPTIMISERS))
+def test_batched_parameters_and_bn_stats_match_sequential_runs(name):
+    settings = TrainSettings(epochs=2, batch_size=10, aux_weight=0.75, **OPTIMISERS[name])
+    pairs = [fake_pairs(40, seed=100 + r) for r in range(len(SEEDS))]
+    outcomes = train_batched(BN_SPEC, settings, pairs, SEEDS, "cpu", dtype=torch.float64)
+    assert [o.status for o in outcomes] == ["ok"] * len(SEEDS)
+    for outcome, seed, data in zip(outcomes, SEEDS, pairs, strict=True):
+        reference, acc = sequential_run(BN_SPEC, settings, data, seed)
+        # state_dict holds the weights and BatchNorm running mean/var/count of this round.
+        assert "features.1.running_mean" in outcome.state
+        assert max_state_diff(outcome.state, reference) < 1e-8
+        assert outcome.test_accuracy == pytest.approx(acc, abs=1e-12)
+    # The rounds really differ (own init, own data): otherwise the test proves little.
+    assert max_state_diff(outcomes[0].state, outcomes[1].state) > 1e-3
+
+
+def test_single_score_model_without_buffers_matches():
+    spec = spec_of(PlainNet, "test-batched-plain")
+    settings = TrainSettings(optimizer="adam", lr=1e-2, epochs=3, batch_size=8, loss="bce")
+    pairs = [fake_pairs(24, seed=r) for r in range(2)]
+    outcomes = train_batched(spec, settings, pairs, [5, 6], dtype=torch.float64)
+    for outcome, seed, data in zip(outcomes, [5, 6], pairs, strict=True):
+        reference, _ = sequential_run(spec, settings, data, seed)
+        assert max_state_diff(outcome.state, reference) < 1e-8
+        assert len(outcome.epochs) == 3 and outcome.digit_accuracy is None
+
+
+def test_mean_accuracy_matches_sequential_within_round_std():
+    # float32, dropout on: rounds differ by their dropout masks, so compare the statistics.
+    spec = spec_of(BNNet, "test-batched-dropout", p=0.2)
+    settings = TrainSettings(optimizer="adam", lr=3e-3, epochs=6, batch_size=20, aux_weight=1.0)
+    seeds = list(range(4))
+    pairs = [fake_pairs(200, seed=50 + s, noise=1.0) for s in seeds]
+    batched = [o.test_accuracy for o in train_batched(spec, settings, pairs, seeds)]
+    serial = [
+        sequential_run(spec, settings, d, s, dtype=torch.float32)[1]
+        for d, s in zip(pairs, seeds, strict=True)
+    ]
+    spread = max(statistics.stdev(batched), statistics.stdev(serial), 0.01)
+    assert statistics.mean(serial) > 0.7  # the task was learnt at all
+    assert abs(statistics.mean(batched) - statistics.mean(serial)) <= 2 * spread
+
+
+def test_epoch_metrics_reported_per_round_and_digit_accuracy():
+    settings = TrainSettings(optimizer="adam", epochs=3, batch_size=10, aux_weight=1.0)
+    seen = []
+    outcomes = train_batched(
+        BN_SPEC,
+        settings,
+        [fake_pairs(30, 1), fake_pairs(30, 2)],
+        [1, 2],
+        on_epoch=lambda r, e: seen.append((r, e.epoch)),
+    )
+    assert sorted(seen) == [(r, e) for r in (0, 1) for e in (1, 2, 3)]
+    for o in outcomes:
+        assert o.digit_accuracy is not None and 0 <= o.digit_accuracy <= 1
+        assert [e.epoch for e in o.epochs] == [1, 2, 3]
+        assert o.params == sum(p.numel() for p in BNNet().parameters())
+
+
+def test_diverged_round_is_marked_and_others_unharmed():
+    settings = TrainSettings(optimizer="sgd", lr=0.05, momentum=0.9, epochs=2, batch_size=10)
+    pairs = [fake_pairs(30, seed=r) for r in range(3)]
+    pairs[1].train.input[0, 0, 0, 0] = float("nan")  # poisons round 1's first epoch
+    outcomes = train_batched(BN_SPEC, settings, pairs, [0, 1, 2], dtype=torch.float64)
+    assert [o.status for o in outcomes] == ["ok", "diverged", "ok"]
+    assert outcomes[1].test_accuracy is None and outcomes[1].message
+    for r in (0, 2):
+        reference, _ = sequential_run(BN_SPEC, settings, pairs[r], r)
+        assert max_state_diff(outcomes[r].state, reference) < 1e-8
+
+
+def test_cancel_stops_all_rounds_between_batches():
+    cancel = threading.Event()
+    settings = TrainSettings(epochs=50, batch_size=10)
+    outcomes = train_batched(
+        BN_SPEC,
+        settings,
+        [fake_pairs(30, 1), fake_pairs(30, 2)],
+        [1, 2],
+        on_epoch=lambda r, e: cancel.set(),
+        cancel=cancel,
+    )
+    assert [o.status for o in outcomes] == ["cancelled", "cancelled"]
+    assert all(len(o.epochs) == 1 for o in outcomes)
+
+
+def test_can_batch_says_why_not():
+    settings = TrainSettings(loss="bce")
+    ok, reason = can_batch(spec_of(PlainNet, "test-batched-ok"), settings)
+    assert ok, reason
+    ok, reason = can_batch(spec_of(ItemNet, "test-batched-item"), settings)
+    assert not ok
+    assert "test-batched-item" in reason and "vmap" in reason and "\n" not in reason
