@@ -1,0 +1,278 @@
+"""The report's numbers beside ours: one row per contestant, with a verdict.
+
+`build_reproduction` is pure: it takes the report's published rows (anything with `mean`,
+`std`, `rounds`, `train_mean`, `train_std`, `note` attributes, e.g. `bench.plan.ReportRow`)
+and our per-round accuracies in percent, keyed by label then round index, and returns a
+`Reproduction`: rows in the report's order (then contestants the report has no number for),
+each with both summaries, Welch's test of ours against theirs (see `report.stats`), the same
+for train accuracy where the report gives it, and both rankings with Kendall's tau.
+
+`reproduction_from_results` adapts a bench results file; `format_text` / `format_markdown`
+render it for the terminal and for docs/reproduction.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from digitduel.report.stats import Summary, TestResult, ranking_agreement, ranks, welch
+
+
+class ReportRowLike(Protocol):
+    mean: float
+    std: float | None
+    rounds: int | None
+    train_mean: float | None
+    train_std: float | None
+    note: str | None
+
+
+@dataclass
+class ReproRow:
+    label: str
+    theirs: Summary | None  # report test accuracy (std 0 / rounds 0 when not published)
+    ours: Summary | None  # our test accuracy over finished rounds
+    test: TestResult | None  # ours against theirs (Welch); None without both sides
+    theirs_train: Summary | None = None
+    ours_train: Summary | None = None
+    train_test: TestResult | None = None
+    their_rank: int | None = None  # among the labels both sides have
+    our_rank: int | None = None
+    note: str | None = None  # the preset's note on this row (e.g. a unit ambiguity)
+
+    @property
+    def verdict(self) -> str:
+        if self.test is not None:
+            return self.test.verdict
+        return "no report number" if self.theirs is None else "not run"
+
+
+@dataclass
+class Reproduction:
+    name: str
+    rows: list[ReproRow]
+    tau: float | None  # Kendall's tau-b, report means vs ours, over shared labels
+    source: str | None = None  # where in the report the numbers come from
+    meta: dict[str, Any] = field(default_factory=dict)  # machine, versions, wall time, rounds
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "kendall_tau": self.tau,
+            "meta": self.meta,
+            "rows": [asdict(r) | {"verdict": r.verdict} for r in self.rows],
+        }
+
+
+def _summary(mean: float | None, std: float | None, n: int | None) -> Summary | None:
+    if mean is None:
+        return None
+    # An unpublished std or round count cannot be tested against: n=0 makes Welch say n/a.
+    return Summary(
+        float(mean), float(std) if std is not None else 0.0, int(n or 0) if std is not None else 0
+    )
+
+
+def build_reproduction(
+    name: str,
+    report: Mapping[str, ReportRowLike] | None,
+    test_acc: Mapping[str, Mapping[int, float]],
+    train_acc: Mapping[str, Mapping[int, float]] | None = None,
+    *,
+    labels: list[str] | None = None,
+    default_rounds: int | None = None,
+    source: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Reproduction:
+    """Rows for every report label, then every other label we ran (`labels` gives our order).
+
+    `default_rounds` stands in for a report row that gives no round count (the preset's
+    rounds, which follow the report's protocol section).
+    """
+    report = report or {}
+    train_acc = train_acc or {}
+    order = list(report) + [k for k in (labels or list(test_acc)) if k not in report]
+    rows: list[ReproRow] = []
+    for label in order:
+        published = report.get(label)
+        theirs = theirs_train = None
+        note = None
+        if published is not None:
+            n = published.rounds or default_rounds
+            theirs = _summary(published.mean, published.std, n)
+            theirs_train = _summary(published.train_mean, published.train_std, n)
+            note = published.note
+        values = list(test_acc.get(label, {}).values())
+        ours = Summary.of(values) if values else None
+        train_values = list(train_acc.get(label, {}).values())
+        ours_train = Summary.of(train_values) if train_values else None
+        rows.append(
+            ReproRow(
+                label=label,
+                theirs=theirs,
+                ours=ours,
+                test=welch(theirs, ours) if theirs and ours else None,
+                theirs_train=theirs_train,
+                ours_train=ours_train,
+                train_test=welch(theirs_train, ours_train) if theirs_train and ours_train else None,
+                note=note,
+            )
+        )
+    shared = [r for r in rows if r.theirs is not None and r.ours is not None]
+    their_means = {r.label: r.theirs.mean for r in shared}
+    our_means = {r.label: r.ours.mean for r in shared}
+    their_ranks, our_ranks = ranks(their_means), ranks(our_means)
+    for r in shared:
+        r.their_rank, r.our_rank = their_ranks[r.label], our_ranks[r.label]
+    tau = ranking_agreement(their_means, our_means) if len(shared) >= 2 else None
+    return Reproduction(name, rows, tau, source, dict(meta or {}))
+
+
+# ---- rendering -------------------------------------------------------------------------
+
+
+def fmt_summary(s: Summary | None, digits: int = 2) -> str:
+    if s is None:
+        return "-"
+    if s.n == 0:  # published mean only
+        return f"{s.mean:.{digits}f}"
+    return f"{s.mean:.{digits}f} +- {s.std:.{digits}f} ({s.n})"
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None:
+        return "-"
+    if p < 1e-4:
+        return "<1e-4"
+    return f"{p:.3f}" if p < 0.995 else "1.00"
+
+
+def fmt_diff(t: TestResult | None) -> str:
+    if t is None or math.isnan(t.diff):
+        return "-"
+    return f"{t.diff:+.2f}"
+
+
+def _rank(r: ReproRow) -> str:
+    return f"{r.their_rank}/{r.our_rank}" if r.their_rank is not None else "-"
+
+
+HEADER = ["contestant", "report (%)", "ours (%)", "diff", "p (Welch)", "verdict", "rank r/o"]
+TRAIN_HEADER = ["contestant", "report train (%)", "ours train (%)", "diff", "p", "verdict"]
+
+
+def table_rows(rep: Reproduction) -> list[list[str]]:
+    return [
+        [
+            r.label,
+            fmt_summary(r.theirs),
+            fmt_summary(r.ours),
+            fmt_diff(r.test),
+            fmt_p(r.test.p if r.test else None),
+            r.verdict,
+            _rank(r),
+        ]
+        for r in rep.rows
+    ]
+
+
+def train_rows(rep: Reproduction) -> list[list[str]]:
+    return [
+        [
+            r.label,
+            fmt_summary(r.theirs_train),
+            fmt_summary(r.ours_train),
+            fmt_diff(r.train_test),
+            fmt_p(r.train_test.p if r.train_test else None),
+            r.train_test.verdict if r.train_test else "-",
+        ]
+        for r in rep.rows
+        if r.theirs_train is not None
+    ]
+
+
+def _tau_line(rep: Reproduction) -> str:
+    if rep.tau is None:
+        return "ranking: fewer than two rows with both numbers, no Kendall tau"
+    order = sorted((r for r in rep.rows if r.their_rank), key=lambda r: r.their_rank)
+    ours = sorted((r for r in rep.rows if r.our_rank), key=lambda r: r.our_rank)
+    return (
+        f"ranking: Kendall tau-b = {rep.tau:+.2f}; report: "
+        + " > ".join(r.label for r in order)
+        + "; ours: "
+        + " > ".join(r.label for r in ours)
+    )
+
+
+def _aligned(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
+    lines = ["  ".join(x.ljust(w) for x, w in zip(header, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += [
+        "  ".join(x.ljust(w) for x, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+    return lines
+
+
+def format_text(rep: Reproduction) -> str:
+    """Plain aligned text for the terminal (no colour, no box drawing: pipes and logs)."""
+    out = [
+        f"{rep.name}: test accuracy, report vs ours" + (f" ({rep.source})" if rep.source else "")
+    ]
+    out += _aligned(HEADER, table_rows(rep))
+    train = train_rows(rep)
+    if train:
+        out += ["", "train accuracy, where the report gives it"]
+        out += _aligned(TRAIN_HEADER, train)
+    out += ["", _tau_line(rep), _legend()]
+    notes = [f"  {r.label}: {r.note}" for r in rep.rows if r.note]
+    if notes:
+        out += ["notes from the preset:"] + notes
+    return "\n".join(out)
+
+
+def _legend() -> str:
+    return (
+        "verdict: Welch's t-test from mean/std/rounds, two-sided; consistent if p >= 0.05, "
+        "else better/worse (diff = ours - report); rank r/o = report's rank / ours"
+    )
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    esc = [[c.replace("|", "\\|").replace("+-", "±") for c in row] for row in rows]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+        *("| " + " | ".join(row) + " |" for row in esc),
+    ]
+
+
+def format_markdown(rep: Reproduction) -> str:
+    """The block docs/reproduction.md carries for one preset (regenerated, never hand-edited)."""
+    out = _md_table(HEADER, table_rows(rep))
+    train = train_rows(rep)
+    if train:
+        out += ["", "Train accuracy, where the report gives it:", ""]
+        out += _md_table(TRAIN_HEADER, train)
+    out += ["", _tau_line(rep) + "."]
+    meta = rep.meta
+    if meta:
+        facts = [f"{k.replace('_', ' ')}: {v}" for k, v in meta.items() if v not in (None, "")]
+        out += ["", "Run: " + "; ".join(facts) + "."]
+    notes = [f"- {r.label}: {r.note}" for r in rep.rows if r.note]
+    if notes:
+        out += ["", "Preset notes:", "", *notes]
+    return "\n".join(out)
+
+
+def replace_doc_block(doc: str, name: str, block: str) -> str:
+    """Replace the text between `<!-- reproduce:NAME -->` and `<!-- /reproduce:NAME -->`."""
+    start, end = f"<!-- reproduce:{name} -->", f"<!-- /reproduce:{name} -->"
+    i, j = doc.find(start), doc.find(end)
+    if i < 0 or j < i:
+        raise ValueError(f"no {start} ... {end} block")
+    return doc[: i + len(start)] + "\n" + block.rstrip() + "\n" + doc[j:]
