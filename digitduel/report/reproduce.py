@@ -42,6 +42,7 @@ class ReproRow:
     their_rank: int | None = None  # among the labels both sides have
     our_rank: int | None = None
     note: str | None = None  # the preset's note on this row (e.g. a unit ambiguity)
+    lost_rounds: int = 0  # our rounds that diverged or failed (not in `ours`, counted here)
 
     @property
     def verdict(self) -> str:
@@ -83,6 +84,7 @@ def build_reproduction(
     test_acc: Mapping[str, Mapping[int, float]],
     train_acc: Mapping[str, Mapping[int, float]] | None = None,
     *,
+    lost: Mapping[str, int] | None = None,
     labels: list[str] | None = None,
     default_rounds: int | None = None,
     source: str | None = None,
@@ -95,6 +97,7 @@ def build_reproduction(
     """
     report = report or {}
     train_acc = train_acc or {}
+    lost = lost or {}
     order = list(report) + [k for k in (labels or list(test_acc)) if k not in report]
     rows: list[ReproRow] = []
     for label in order:
@@ -120,6 +123,7 @@ def build_reproduction(
                 ours_train=ours_train,
                 train_test=welch(theirs_train, ours_train) if theirs_train and ours_train else None,
                 note=note,
+                lost_rounds=lost.get(label, 0),
             )
         )
     shared = [r for r in rows if r.theirs is not None and r.ours is not None]
@@ -130,6 +134,57 @@ def build_reproduction(
         r.their_rank, r.our_rank = their_ranks[r.label], our_ranks[r.label]
     tau = ranking_agreement(their_means, our_means) if len(shared) >= 2 else None
     return Reproduction(name, rows, tau, source, dict(meta or {}))
+
+
+def reproduction_from_results(result: Any) -> Reproduction:
+    """A `bench.results.BenchResult` (fractions in the file) as a reproduction in percent.
+
+    Only rounds that ended "ok" enter the means (as in the bench summary); diverged and
+    failed rounds are counted per row so a bad round cannot hide.
+    """
+    test: dict[str, dict[int, float]] = {}
+    train: dict[str, dict[int, float]] = {}
+    lost: dict[str, int] = {}
+    for run in result.runs:
+        if run.status != "ok":
+            lost[run.model] = lost.get(run.model, 0) + 1
+            continue
+        if run.test_accuracy is not None:
+            test.setdefault(run.model, {})[run.round] = 100.0 * run.test_accuracy
+        if run.train_accuracy is not None:
+            train.setdefault(run.model, {})[run.round] = 100.0 * run.train_accuracy
+    labels = [c.label for c in result.contestants]
+    return build_reproduction(
+        result.preset or result.name,
+        result.report,
+        test,
+        train,
+        lost=lost,
+        labels=labels,
+        default_rounds=result.bench.rounds,
+        source=result.report_source,
+        meta=results_meta(result),
+    )
+
+
+def results_meta(result: Any) -> dict[str, Any]:
+    """Where and how the numbers were made: what docs/reproduction.md must state."""
+    env = result.environment
+    rounds = sorted({r.round for r in result.runs})
+    run_time = sum(r.total_time_s for r in result.runs)
+    epochs = sorted({c.settings.epochs for c in result.contestants})
+    return {
+        "machine": f"{env.device_name} ({env.platform})",
+        "digitduel": env.digitduel,
+        "torch": env.torch,
+        "executor": f"{env.executor} x{env.jobs}, {env.threads} threads",
+        "rounds": f"{len(rounds)} of {result.bench.rounds}" if rounds else "none yet",
+        "epochs": "/".join(str(e) for e in epochs),
+        "pairs": result.bench.n_pairs,
+        "data": f"{result.data.source} {result.data.path or ''}".strip(),
+        "compute time": f"{run_time / 60:.1f} min (sum of run times)",
+        "status": result.status,
+    }
 
 
 # ---- rendering -------------------------------------------------------------------------
@@ -157,6 +212,10 @@ def fmt_diff(t: TestResult | None) -> str:
     return f"{t.diff:+.2f}"
 
 
+def _verdict(r: ReproRow) -> str:
+    return r.verdict + (f" ({r.lost_rounds} lost)" if r.lost_rounds else "")
+
+
 def _rank(r: ReproRow) -> str:
     return f"{r.their_rank}/{r.our_rank}" if r.their_rank is not None else "-"
 
@@ -173,7 +232,7 @@ def table_rows(rep: Reproduction) -> list[list[str]]:
             fmt_summary(r.ours),
             fmt_diff(r.test),
             fmt_p(r.test.p if r.test else None),
-            r.verdict,
+            _verdict(r),
             _rank(r),
         ]
         for r in rep.rows
