@@ -60,13 +60,26 @@ class Reproduction:
     meta: dict[str, Any] = field(default_factory=dict)  # machine, versions, wall time, rounds
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "source": self.source,
-            "kendall_tau": self.tau,
-            "meta": self.meta,
-            "rows": [asdict(r) | {"verdict": r.verdict} for r in self.rows],
-        }
+        """Plain JSON-safe data (an infinite t or a NaN diff becomes null)."""
+        return _json_safe(
+            {
+                "name": self.name,
+                "source": self.source,
+                "kendall_tau": self.tau,
+                "meta": self.meta,
+                "rows": [asdict(r) | {"verdict": r.verdict} for r in self.rows],
+            }
+        )
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    return obj
 
 
 def _summary(mean: float | None, std: float | None, n: int | None) -> Summary | None:
