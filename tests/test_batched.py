@@ -9,47 +9,36 @@ from __future__ import annotations
 
 import statistics
 import threading
-from dataclasses import dataclass
 
 import pytest
 import torch
 from torch import nn
 
+from digitduel.data import PairData, PairSet
 from digitduel.models.registry import ModelOutput, ModelSpec
 from digitduel.settings import TrainSettings
 from digitduel.training.batched import can_batch, train_batched
+from digitduel.training.events import EpochEnd, JobKey, RunStarted
 from digitduel.training.objective import compute_loss, predict
+from digitduel.training.trainer import train_run
 
-# --- synthetic pairs with the CONTRACTS.md fields ---------------------------------------
-
-
-@dataclass
-class FakePairSet:
-    input: torch.Tensor  # [n, 2, 14, 14]
-    target: torch.Tensor  # [n]
-    classes: torch.Tensor  # [n, 2]
-
-
-@dataclass
-class FakePairData:
-    train: FakePairSet
-    test: FakePairSet
+# --- synthetic pairs (digitduel's PairData: template 'digits' plus noise) ---------------
 
 
 TEMPLATES = torch.Generator().manual_seed(1234)
 DIGIT_TEMPLATES = torch.randn(10, 14, 14, generator=TEMPLATES)
 
 
-def fake_pairs(n: int, seed: int, noise: float = 1.0) -> FakePairData:
+def fake_pairs(n: int, seed: int, noise: float = 1.0) -> PairData:
     """Learnable pairs: each 'digit' is its class template plus noise."""
     g = torch.Generator().manual_seed(seed)
 
-    def one() -> FakePairSet:
+    def one() -> PairSet:
         classes = torch.randint(0, 10, (n, 2), generator=g)
         x = DIGIT_TEMPLATES[classes] + noise * torch.randn(n, 2, 14, 14, generator=g)
-        return FakePairSet(x, (classes[:, 0] <= classes[:, 1]).long(), classes)
+        return PairSet(x, (classes[:, 0] <= classes[:, 1]).long(), classes)
 
-    return FakePairData(one(), one())
+    return PairData(one(), one(), mean=0.0, std=1.0)
 
 
 # --- small test models (not registered: ModelSpec built directly) ------------------------
@@ -124,10 +113,8 @@ def sequential_run(spec, settings, pairs, seed, dtype=torch.float64):
         opt = torch.optim.SGD(
             params, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
         )
-    elif settings.optimizer == "rmsprop":
-        opt = torch.optim.RMSprop(
-            params, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
-        )
+    elif settings.optimizer == "rmsprop":  # digitduel's RMSprop has no momentum
+        opt = torch.optim.RMSprop(params, lr=settings.lr, weight_decay=settings.weight_decay)
     else:
         opt = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
     g = torch.Generator().manual_seed(seed)
@@ -163,7 +150,7 @@ SEEDS = [3, 11, 42]
 OPTIMISERS = {
     "sgd": dict(optimizer="sgd", lr=0.09, lr2=0.01, lr_switch=0.5, momentum=0.9, weight_decay=5e-4),
     "adam": dict(optimizer="adam", lr=3e-3, lr2=1e-3, lr_switch=0.5, weight_decay=1e-4),
-    "rmsprop": dict(optimizer="rmsprop", lr=1e-3, momentum=0.5, weight_decay=1e-4),
+    "rmsprop": dict(optimizer="rmsprop", lr=1e-3, lr2=3e-4, lr_switch=0.5, weight_decay=1e-4),
 }
 
 
@@ -171,7 +158,9 @@ OPTIMISERS = {
 def test_batched_parameters_and_bn_stats_match_sequential_runs(name):
     settings = TrainSettings(epochs=2, batch_size=10, aux_weight=0.75, **OPTIMISERS[name])
     pairs = [fake_pairs(40, seed=100 + r) for r in range(len(SEEDS))]
-    outcomes = train_batched(BN_SPEC, settings, pairs, SEEDS, "cpu", dtype=torch.float64)
+    outcomes = train_batched(
+        BN_SPEC, settings, pairs, SEEDS, "cpu", dtype=torch.float64, keep_state=True
+    )
     assert [o.status for o in outcomes] == ["ok"] * len(SEEDS)
     for outcome, seed, data in zip(outcomes, SEEDS, pairs, strict=True):
         reference, acc = sequential_run(BN_SPEC, settings, data, seed)
@@ -187,11 +176,43 @@ def test_single_score_model_without_buffers_matches():
     spec = spec_of(PlainNet, "test-batched-plain")
     settings = TrainSettings(optimizer="adam", lr=1e-2, epochs=3, batch_size=8, loss="bce")
     pairs = [fake_pairs(24, seed=r) for r in range(2)]
-    outcomes = train_batched(spec, settings, pairs, [5, 6], dtype=torch.float64)
+    outcomes = train_batched(spec, settings, pairs, [5, 6], dtype=torch.float64, keep_state=True)
     for outcome, seed, data in zip(outcomes, [5, 6], pairs, strict=True):
         reference, _ = sequential_run(spec, settings, data, seed)
         assert max_state_diff(outcome.state, reference) < 1e-8
         assert len(outcome.epochs) == 3 and outcome.digit_accuracy is None
+
+
+@pytest.fixture
+def float64_default():
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(before)
+
+
+def test_batched_reports_what_the_serial_trainer_reports(float64_default):
+    # digitduel's own serial trainer (float64 through the default dtype): every epoch's loss
+    # and accuracies, and the final figures, agree round by round.
+    settings = TrainSettings(
+        optimizer="sgd", lr=0.09, lr2=1e-3, lr_switch=0.6, momentum=0.5, weight_decay=5e-4,
+        epochs=3, batch_size=10, aux_weight=0.5, augment=["swap"],
+    )  # fmt: skip
+    pairs = [fake_pairs(40, seed=70 + r) for r in range(2)]
+    for data in pairs:
+        for part in (data.train, data.test):
+            part.input = part.input.double()
+    batched = train_batched(BN_SPEC, settings, pairs, [8, 9])
+    for outcome, seed, data in zip(batched, [8, 9], pairs, strict=True):
+        serial = train_run(BN_SPEC, settings, data, seed=seed, channels_last=False)
+        assert outcome.status == serial.status == "ok"
+        for a, b in zip(outcome.epochs, serial.epochs, strict=True):
+            assert a.train_loss == pytest.approx(b.train_loss, abs=1e-9)
+            assert (a.train_accuracy, a.test_accuracy, a.digit_accuracy, a.lr) == pytest.approx(
+                (b.train_accuracy, b.test_accuracy, b.digit_accuracy, b.lr), abs=1e-12
+            )
+        assert outcome.train_accuracy == pytest.approx(serial.train_accuracy, abs=1e-12)
+        assert outcome.test_accuracy == pytest.approx(serial.test_accuracy, abs=1e-12)
 
 
 def test_mean_accuracy_matches_sequential_within_round_std():
@@ -210,30 +231,32 @@ def test_mean_accuracy_matches_sequential_within_round_std():
     assert abs(statistics.mean(batched) - statistics.mean(serial)) <= 2 * spread
 
 
-def test_epoch_metrics_reported_per_round_and_digit_accuracy():
+def test_events_per_round_per_epoch_and_digit_accuracy():
     settings = TrainSettings(optimizer="adam", epochs=3, batch_size=10, aux_weight=1.0)
-    seen = []
-    outcomes = train_batched(
-        BN_SPEC,
-        settings,
-        [fake_pairs(30, 1), fake_pairs(30, 2)],
-        [1, 2],
-        on_epoch=lambda r, e: seen.append((r, e.epoch)),
-    )
-    assert sorted(seen) == [(r, e) for r in (0, 1) for e in (1, 2, 3)]
+    events = []
+    jobs = [JobKey("bn", 4), JobKey("bn", 7)]
+    pairs = [fake_pairs(30, 1), fake_pairs(30, 2)]
+    outcomes = train_batched(BN_SPEC, settings, pairs, [1, 2], jobs=jobs, on_event=events.append)
+    started = [e.job for e in events if isinstance(e, RunStarted)]
+    ends = sorted((e.job.round, e.epoch) for e in events if isinstance(e, EpochEnd))
+    assert started == jobs
+    assert ends == [(r, e) for r in (4, 7) for e in (1, 2, 3)]
     for o in outcomes:
         assert o.digit_accuracy is not None and 0 <= o.digit_accuracy <= 1
         assert [e.epoch for e in o.epochs] == [1, 2, 3]
         assert o.params == sum(p.numel() for p in BNNet().parameters())
+        assert "state" not in o.to_dict()
 
 
 def test_diverged_round_is_marked_and_others_unharmed():
     settings = TrainSettings(optimizer="sgd", lr=0.05, momentum=0.9, epochs=2, batch_size=10)
     pairs = [fake_pairs(30, seed=r) for r in range(3)]
     pairs[1].train.input[0, 0, 0, 0] = float("nan")  # poisons round 1's first epoch
-    outcomes = train_batched(BN_SPEC, settings, pairs, [0, 1, 2], dtype=torch.float64)
+    outcomes = train_batched(
+        BN_SPEC, settings, pairs, [0, 1, 2], dtype=torch.float64, keep_state=True
+    )
     assert [o.status for o in outcomes] == ["ok", "diverged", "ok"]
-    assert outcomes[1].test_accuracy is None and outcomes[1].message
+    assert len(outcomes[1].epochs) == 1  # frozen at the epoch it diverged, as a serial run
     for r in (0, 2):
         reference, _ = sequential_run(BN_SPEC, settings, pairs[r], r)
         assert max_state_diff(outcomes[r].state, reference) < 1e-8
@@ -247,7 +270,7 @@ def test_cancel_stops_all_rounds_between_batches():
         settings,
         [fake_pairs(30, 1), fake_pairs(30, 2)],
         [1, 2],
-        on_epoch=lambda r, e: cancel.set(),
+        on_event=lambda e: cancel.set() if isinstance(e, EpochEnd) else None,
         cancel=cancel,
     )
     assert [o.status for o in outcomes] == ["cancelled", "cancelled"]
