@@ -88,3 +88,24 @@ def test_a_results_file_without_report_numbers_still_lists_ours():
     rep = reproduction_from_results(make_result({"a": [0.8, 0.82]}))
     (row,) = rep.rows
     assert row.verdict == "no report number" and row.ours.n == 2 and rep.tau is None
+
+
+def test_compare_pairs_one_file_and_same_draw_files_and_welches_the_rest():
+    from digitduel.report.significance import compare_contestants, describe, share_draws
+
+    noise = [0.0, 0.02, -0.015, 0.01, -0.02]
+    a = make_result({"x": [0.9 + e for e in noise], "y": [0.903 + e for e in noise]})
+    # one file: same draws, and pairing sees the steady +0.3 that Welch cannot
+    t = compare_contestants(a, "x", a, "y")
+    assert t.test == "paired" and t.verdict == "better" and t.diff == pytest.approx(0.3)
+    assert "paired p=" in describe(t) and describe(t).startswith("+0.30")
+    # another file with the same data and seeds: still paired
+    b = make_result({"x": [0.903 + e for e in noise]})
+    assert share_draws(a, "x", b, "x") and compare_contestants(a, "x", b).test == "paired"
+    # different draws (another seed) or other data: independent samples
+    for run in b.runs:
+        run.data_seed += 1
+    assert compare_contestants(a, "x", b).test == "welch"
+    c = make_result({"x": [0.9, 0.91]})
+    c.data.path = "/elsewhere"
+    assert not share_draws(a, "x", c, "x")
