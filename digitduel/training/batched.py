@@ -57,10 +57,21 @@ class BatchedOutcome(RunOutcome):
 
     state: dict[str, torch.Tensor] = field(default_factory=dict)
 
+    @property
+    def message(self) -> str | None:  # the name digitduel.bench.batched_bridge reads
+        return self.error
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("state")
         return data
+
+
+@dataclass
+class RoundEpoch(EpochMetrics):
+    """What `on_epoch(round_index, RoundEpoch)` receives: an epoch's metrics and the total."""
+
+    epochs: int = 0
 
 
 class _Stack:
@@ -170,17 +181,19 @@ def train_batched(
     pairs_per_round: list,
     seeds: list[int],
     device: torch.device | str = "cpu",
+    on_epoch: Callable[[int, RoundEpoch], None] | None = None,
+    cancel: Any = None,
     *,
     jobs: list[JobKey] | None = None,
     on_event: Callable[[Any], None] | None = None,
-    cancel: Any = None,
     dtype: torch.dtype | None = None,
     keep_state: bool = False,
 ) -> list[BatchedOutcome]:
     """Train len(seeds) rounds of `spec` together: round r on pairs_per_round[r] (a PairData)
-    from init/generator seed seeds[r]. Emits RunStarted and per-epoch EpochEnd for jobs[r]
-    (default JobKey(spec.name, r)) as serial runs do, and checks `cancel.is_set()` before
-    every batch. `dtype` (float64 in tests) casts models and inputs; `keep_state` returns each
+    from init/generator seed seeds[r]. Per round and epoch (never per batch) it calls
+    `on_epoch(r, RoundEpoch)` and emits EpochEnd for jobs[r] (default JobKey(spec.name, r))
+    to `on_event`, which also gets each round's RunStarted, as serial runs do. `cancel.is_set()`
+    is checked before every batch. `dtype` (float64 in tests) casts models and inputs; `keep_state` returns each
     round's final state_dict. All rounds must have the same number of pairs."""
     if len(pairs_per_round) != len(seeds) or not seeds:
         raise ValueError("train_batched needs one PairData per seed, and at least one")
@@ -201,7 +214,8 @@ def train_batched(
             emit(
                 RunStarted(job=job, model=spec.name, params=stack.n_params, epochs=settings.epochs)
             )
-        _loop(stack, settings, pairs_per_round, seeds, device, dtype, jobs, emit, cancel, outcomes)
+        report = _Reporter(jobs, settings.epochs, emit, on_epoch)
+        _loop(stack, settings, pairs_per_round, seeds, device, dtype, report, cancel, outcomes)
     total = time.perf_counter() - started
     for r, outcome in enumerate(outcomes):
         outcome.wall_time_s /= rounds
@@ -211,7 +225,21 @@ def train_batched(
     return outcomes
 
 
-def _loop(stack, settings, pairs_per_round, seeds, device, dtype, jobs, emit, cancel, outcomes):
+class _Reporter:
+    """Per-epoch reporting of round r to both listeners (events and the on_epoch callback)."""
+
+    def __init__(self, jobs, epochs, emit, on_epoch):
+        self.jobs, self.epochs, self.emit, self.on_epoch = jobs, epochs, emit, on_epoch
+
+    def __call__(self, r: int, m: EpochMetrics) -> None:
+        names = ("epoch", "train_loss", "train_accuracy", "test_accuracy", "digit_accuracy")
+        fields = {k: getattr(m, k) for k in names} | {"elapsed_s": m.elapsed_s}
+        self.emit(EpochEnd(job=self.jobs[r], epochs=self.epochs, **fields))
+        if self.on_epoch is not None:
+            self.on_epoch(r, RoundEpoch(**asdict(m), epochs=self.epochs))
+
+
+def _loop(stack, settings, pairs_per_round, seeds, device, dtype, report, cancel, outcomes):
     rounds = len(seeds)
     optimizer = make_optimizer(list(stack.params.values()), settings)
     gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
@@ -284,7 +312,7 @@ def _loop(stack, settings, pairs_per_round, seeds, device, dtype, jobs, emit, ca
             )
             outcomes[r].epochs.append(metrics)
             outcomes[r].wall_time_s += step_time
-            emit(EpochEnd(job=jobs[r], epochs=settings.epochs, **_event_fields(metrics)))
+            report(r, metrics)
             if not math.isfinite(loss_v):
                 diverged.append(r)
         if diverged:
@@ -306,11 +334,6 @@ def _finish(stack, train, outcomes, which, status):
         outcome.train_accuracy = train_acc[r]
         outcome.test_accuracy = outcome.epochs[-1].test_accuracy
         outcome.digit_accuracy = outcome.epochs[-1].digit_accuracy
-
-
-def _event_fields(m: EpochMetrics) -> dict[str, Any]:
-    names = ("epoch", "train_loss", "train_accuracy", "test_accuracy", "digit_accuracy")
-    return {k: getattr(m, k) for k in names} | {"elapsed_s": m.elapsed_s}
 
 
 def _augment(x, y, c, augment, gens):
