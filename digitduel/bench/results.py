@@ -1,0 +1,249 @@
+"""The results file: a versioned pydantic schema, written atomically, read back strictly.
+
+Accuracies are fractions (0..1) in the file and percent only on screen. `runs` holds every
+finished run (one per contestant and round); `summary` is derived from them (mean and sample
+standard deviation over the rounds that ended "ok"; diverged and failed runs are counted, not
+averaged, so one NaN does not hide behind a mean).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from digitduel.bench.plan import BenchPlan, Contestant, ReportRow
+from digitduel.errors import DigitduelError
+from digitduel.settings import BenchSettings
+
+SCHEMA_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EpochRecord(_Model):
+    epoch: int
+    train_loss: float | None  # None: not finite (the epoch the run diverged)
+    train_accuracy: float
+    test_accuracy: float
+    digit_accuracy: float | None = None
+    lr: float
+    elapsed_s: float
+
+
+class RunRecord(_Model):
+    model: str  # the contestant label
+    model_name: str  # the registered model
+    round: int  # 0-based
+    seed: int  # init seed
+    data_seed: int
+    status: Literal["ok", "diverged", "failed"]
+    train_accuracy: float | None = None
+    test_accuracy: float | None = None
+    digit_accuracy: float | None = None
+    wall_time_s: float = 0.0  # training steps only
+    total_time_s: float = 0.0  # with per-epoch evaluation and set-up
+    params: int = 0
+    device: str = "cpu"
+    channels_last: bool = False
+    error: str | None = None
+    epochs: list[EpochRecord] = Field(default_factory=list)
+
+
+class ContestantSummary(_Model):
+    label: str
+    model_name: str
+    params: int | None = None
+    runs: int
+    ok: int
+    diverged: int
+    failed: int
+    train_mean: float | None = None
+    train_std: float | None = None
+    test_mean: float | None = None
+    test_std: float | None = None
+    digit_mean: float | None = None
+    time_mean_s: float | None = None  # training wall time per run
+
+
+class Environment(_Model):
+    digitduel: str
+    torch: str
+    python: str
+    platform: str
+    device: str
+    device_name: str
+    cpu: str
+    gpu: str | None = None
+    threads: int
+    executor: str
+    jobs: int
+
+
+class DataInfo(_Model):
+    source: str
+    path: str | None = None
+    verified: bool = False
+    n_pairs: int
+    description: str
+
+
+class BenchResult(_Model):
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    preset: str | None = None
+    description: str | None = None
+    status: Literal["finished", "cancelled", "running"] = "finished"
+    created: str
+    finished: str | None = None
+    environment: Environment
+    data: DataInfo
+    bench: BenchSettings
+    contestants: list[Contestant]
+    report: dict[str, ReportRow] | None = None
+    report_source: str | None = None
+    runs: list[RunRecord] = Field(default_factory=list)
+    summary: list[ContestantSummary] = Field(default_factory=list)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
+
+
+def summarise(contestants: list[Contestant], runs: list[RunRecord]) -> list[ContestantSummary]:
+    out = []
+    for c in contestants:
+        mine = [r for r in runs if r.model == c.label]
+        ok = [r for r in mine if r.status == "ok"]
+        train = [r.train_accuracy for r in ok if r.train_accuracy is not None]
+        test = [r.test_accuracy for r in ok if r.test_accuracy is not None]
+        digits = [r.digit_accuracy for r in ok if r.digit_accuracy is not None]
+        times = [r.wall_time_s for r in mine if r.status != "failed"]
+        out.append(
+            ContestantSummary(
+                label=c.label,
+                model_name=c.model,
+                params=next((r.params for r in mine if r.params), None),
+                runs=len(mine),
+                ok=len(ok),
+                diverged=sum(r.status == "diverged" for r in mine),
+                failed=sum(r.status == "failed" for r in mine),
+                train_mean=_mean(train),
+                train_std=_std(train),
+                test_mean=_mean(test),
+                test_std=_std(test),
+                digit_mean=_mean(digits),
+                time_mean_s=_mean(times),
+            )
+        )
+    return out
+
+
+def _mean(xs: list[float]) -> float | None:
+    return statistics.fmean(xs) if xs else None
+
+
+def _std(xs: list[float]) -> float | None:
+    """Sample standard deviation (n-1), as the reports' torch.std; None below two rounds."""
+    return statistics.stdev(xs) if len(xs) >= 2 else None
+
+
+def order_runs(plan_or_contestants, runs: list[RunRecord]) -> list[RunRecord]:
+    """One run per (contestant, round), the last one written winning; plan order, then round."""
+    contestants = getattr(plan_or_contestants, "contestants", plan_or_contestants)
+    rank = {c.label: i for i, c in enumerate(contestants)}
+    unique = {(r.model, r.round): r for r in runs}
+    return sorted(unique.values(), key=lambda r: (rank.get(r.model, len(rank)), r.round))
+
+
+def environment(device, executor: str, jobs: int, threads: int) -> Environment:
+    import torch
+
+    from digitduel import __version__
+    from digitduel.training.device import cpu_model, device_name
+
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    return Environment(
+        digitduel=__version__,
+        torch=torch.__version__,
+        python=platform.python_version(),
+        platform=f"{platform.system()} {platform.release()} {platform.machine()}",
+        device=str(device),
+        device_name=device_name(device),
+        cpu=cpu_model(),
+        gpu=gpu,
+        threads=threads,
+        executor=executor,
+        jobs=jobs,
+    )
+
+
+def save_results(result: BenchResult, path: str | Path) -> Path:
+    """Write to a temporary file beside `path`, fsync, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(result.model_dump_json(indent=1))
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_results(path: str | Path) -> BenchResult:
+    """Read a results file; a missing, corrupt or foreign file is one clear line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DigitduelError(f"results file {path} not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DigitduelError(f"cannot read results file {path}: {err}") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DigitduelError(
+            f"{path} is not valid JSON (line {err.lineno}): corrupt results file?"
+        ) from None
+    if not isinstance(doc, dict) or "schema_version" not in doc:
+        raise DigitduelError(f"{path} is not a digitduel results file (no schema_version)")
+    if doc["schema_version"] != SCHEMA_VERSION:
+        raise DigitduelError(
+            f"{path} has schema version {doc['schema_version']}; this digitduel reads {SCHEMA_VERSION}"
+        )
+    try:
+        return BenchResult.model_validate(doc)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise DigitduelError(f"{path}: invalid results file at {where}: {first['msg']}") from None
+
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "BenchPlan",
+    "BenchResult",
+    "ContestantSummary",
+    "DataInfo",
+    "EpochRecord",
+    "Environment",
+    "RunRecord",
+    "load_results",
+    "save_results",
+    "summarise",
+]

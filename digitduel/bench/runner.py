@@ -1,0 +1,175 @@
+"""run_bench: contestants x rounds through an executor, written down as they finish.
+
+Every finished run is appended to the journal (flushed, fsynced) before the next one is
+reported, so `kill -9` loses only runs in flight; `--resume` reads the journal back and runs
+only the (contestant, round) pairs it lacks. Ctrl-C (KeyboardInterrupt) or `cancel.set()`
+stops the executor, keeps every finished run and still writes the results JSON, with status
+"cancelled". Runs that failed (an exception, a dead worker) are recorded, and rerun by a
+later `--resume`; diverged runs are a result and are kept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from digitduel.bench.executors import DataContext, Job, make_executor
+from digitduel.bench.journal import Journal, journal_path
+from digitduel.bench.plan import BenchPlan, round_seeds
+from digitduel.bench.results import (
+    BenchResult,
+    DataInfo,
+    EpochRecord,
+    RunRecord,
+    environment,
+    now_iso,
+    order_runs,
+    save_results,
+    summarise,
+)
+from digitduel.training.device import resolve_device
+from digitduel.training.events import BenchEnded, BenchStarted, JobKey, Note, RunEnded
+from digitduel.training.trainer import RunOutcome
+
+KEEP_ON_RESUME = ("ok", "diverged")
+
+
+def plan_jobs(plan: BenchPlan) -> list[Job]:
+    """Round-major: every contestant of round 0, then round 1, ... so the first rounds give a
+    complete paired comparison early, and a round's pairs are drawn once per worker."""
+    jobs = []
+    for r in range(plan.bench.rounds):
+        data_seed, seed = round_seeds(plan.bench.seed, r)
+        jobs.extend(Job(c, r, seed, data_seed) for c in plan.contestants)
+    return jobs
+
+
+def run_bench(
+    plan: BenchPlan,
+    out_path: str | Path,
+    *,
+    resume: bool = False,
+    on_event: Callable[[Any], None] | None = None,
+    cancel: Any = None,
+    mnist: Any = None,
+) -> BenchResult:
+    """Run `plan`, writing `out_path` (JSON) and its journal; returns the results.
+    `mnist` (a loaded MnistData) skips loading, e.g. for tests with synthetic digits."""
+    emit = on_event or (lambda _e: None)
+    out_path = Path(out_path)
+    device = resolve_device(plan.bench.device)
+    if mnist is None:
+        from digitduel.data import load_mnist
+
+        mnist = load_mnist(
+            plan.data_dir,
+            offline=True if plan.offline else None,
+            on_note=lambda msg: emit(Note(msg, "warning")),
+        )
+
+    jobs = plan_jobs(plan)
+    wanted = {job.key for job in jobs}
+    jpath = journal_path(out_path)
+    if resume:
+        journal, previous = Journal.resume(jpath, plan)
+        kept = [r for r in previous if r.status in KEEP_ON_RESUME]
+    else:
+        journal, kept = Journal.start(jpath, plan), []
+    finished_keys = {(r.model, r.round) for r in kept}
+    todo = [j for j in jobs if (j.key.contestant, j.key.round) not in finished_keys]
+    # A resumed journal may hold more rounds than now asked for: keep only the plan's.
+    runs: list[RunRecord] = [r for r in kept if JobKey(r.model, r.round) in wanted]
+
+    from digitduel.models.registry import get_spec
+
+    modules = sorted({get_spec(c.model).factory.__module__ for c in plan.contestants})
+    executor = make_executor(
+        plan.bench.executor, n_jobs=plan.bench.jobs, device=device, n_tasks=len(todo)
+    )
+    ctx = DataContext.from_mnist(mnist, plan.bench.n_pairs, str(device), modules)
+    threads = getattr(executor, "threads", 1) if executor.name == "serial" else 1
+    result = BenchResult(
+        name=plan.name,
+        preset=plan.preset,
+        description=plan.description,
+        status="running",
+        created=now_iso(),
+        environment=environment(device, executor.name, getattr(executor, "jobs", 1), threads),
+        data=DataInfo(
+            source=mnist.source,
+            path=mnist.path,
+            verified=mnist.verified,
+            n_pairs=plan.bench.n_pairs,
+            description=mnist.describe(),
+        ),
+        bench=plan.bench,
+        contestants=plan.contestants,
+        report=plan.report,
+        report_source=plan.report_source,
+    )
+
+    def on_record(job: Job, outcome: RunOutcome) -> None:
+        if outcome.status == "cancelled":
+            emit(RunEnded(job=job.key, status="cancelled", record=None))
+            return
+        record = to_record(job, outcome)
+        journal.append(record)  # durable before anyone hears about it
+        runs.append(record)
+        emit(RunEnded(job=job.key, status=record.status, record=record))
+
+    emit(
+        BenchStarted(
+            total_runs=len(jobs),
+            done_runs=len(jobs) - len(todo),
+            contestants=tuple(c.label for c in plan.contestants),
+            rounds=plan.bench.rounds,
+        )
+    )
+    if resume and len(todo) < len(jobs):
+        emit(Note(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} runs already finished"))
+    interrupted = False
+    try:
+        executor.run(todo, ctx, on_record=on_record, on_event=emit, cancel=cancel)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        journal.close()
+
+    cancelled = interrupted or (cancel is not None and cancel.is_set())
+    result.runs = order_runs(plan, runs)
+    result.summary = summarise(plan.contestants, result.runs)
+    result.status = "cancelled" if cancelled else "finished"
+    result.finished = now_iso()
+    save_results(result, out_path)
+    emit(BenchEnded(status=result.status, results_path=str(out_path)))
+    return result
+
+
+def to_record(job: Job, outcome: RunOutcome) -> RunRecord:
+    return RunRecord(
+        model=job.contestant.label,
+        model_name=job.contestant.model,
+        round=job.round,
+        seed=job.seed,
+        data_seed=job.data_seed,
+        status=outcome.status,
+        train_accuracy=outcome.train_accuracy,
+        test_accuracy=outcome.test_accuracy,
+        digit_accuracy=outcome.digit_accuracy,
+        wall_time_s=round(outcome.wall_time_s, 4),
+        total_time_s=round(outcome.total_time_s, 4),
+        params=outcome.params,
+        device=outcome.device,
+        channels_last=outcome.channels_last,
+        error=outcome.error,
+        epochs=[EpochRecord(**{k: _finite(v) for k, v in vars(e).items()}) for e in outcome.epochs],
+    )
+
+
+def _finite(value: Any) -> Any:
+    """NaN/inf (a diverged epoch's loss) become null: JSON has no NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

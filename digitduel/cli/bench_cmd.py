@@ -1,0 +1,183 @@
+"""`digitduel bench`, `show`, `compare` and `presets`: thin Typer commands over digitduel.bench.
+
+On a terminal `bench` shows rich progress bars (overall, each run in flight, ETA); elsewhere
+(pipes, CI, nohup) one plain line per finished run; `--json` keeps stdout for the summary JSON
+alone (progress lines then go to stderr).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+
+from digitduel.cli.main import app
+from digitduel.errors import ConfigError
+
+
+def _default_out(name: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    return Path("digitduel-results") / f"{stamp}-{safe}.json"
+
+
+@app.command()
+def bench(
+    all_models: bool = typer.Option(
+        False, "--all", help="Every registered model with its report's recipe."
+    ),
+    model: list[str] = typer.Option(None, "--model", "-m", help="A model to bench (repeatable)."),
+    preset: str = typer.Option(None, "--preset", "-p", help="A preset name or a .toml file."),
+    rounds: int = typer.Option(
+        None, "--rounds", "-r", help="Rounds (fresh data draw and init each)."
+    ),
+    epochs: int = typer.Option(None, "--epochs", help="Override every contestant's epochs."),
+    lr: float = typer.Option(None, "--lr", help="Override every contestant's learning rate."),
+    optimizer: str = typer.Option(
+        None, "--optimizer", help="adam, sgd or rmsprop for every contestant."
+    ),
+    batch_size: int = typer.Option(
+        None, "--batch-size", help="Override every contestant's batch size."
+    ),
+    device: str = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Folder with the four MNIST IDX files."),
+    offline: bool = typer.Option(False, "--offline", help="Never download the data."),
+    seed: int = typer.Option(None, "--seed", help="Base seed; round r derives its own."),
+    n_pairs: int = typer.Option(None, "--n-pairs", help="Train pairs and test pairs per round."),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Results file (default: ./digitduel-results/<time>-<name>.json)."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Skip the runs the --out file's journal has."
+    ),
+    executor: str = typer.Option(None, "--executor", help="auto, serial, processes or batched."),
+    jobs: int = typer.Option(None, "--jobs", "-j", help="Worker processes (processes executor)."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the summary JSON on stdout."),
+) -> None:
+    """Train contestants x rounds and report mean ± std accuracy and time per run."""
+    from digitduel.bench.plan import plan_for_all, plan_for_models, plan_from_preset
+
+    chosen = sum([bool(all_models), bool(model), preset is not None])
+    if chosen != 1:
+        raise ConfigError("choose exactly one of --all, --model NAME ... or --preset NAME|FILE")
+    if resume and out is None:
+        raise ConfigError("--resume needs --out FILE: the results file of the bench to resume")
+    train = {"epochs": epochs, "lr": lr, "optimizer": optimizer, "batch_size": batch_size}
+    bench_keys = {
+        "rounds": rounds,
+        "device": device,
+        "seed": seed,
+        "n_pairs": n_pairs,
+        "executor": executor,
+        "jobs": jobs,
+    }
+    common = {
+        "train_overrides": {k: v for k, v in train.items() if v is not None},
+        "bench_overrides": {k: v for k, v in bench_keys.items() if v is not None},
+        "data_dir": str(data_dir.resolve()) if data_dir else None,
+        "offline": offline,
+    }
+    if preset is not None:
+        plan = plan_from_preset(preset, **common)
+    elif all_models:
+        plan = plan_for_all(**common)
+    else:
+        plan = plan_for_models(list(model), **common)
+    out = out or _default_out(plan.name)
+    _run_and_report(plan, out, resume=resume, as_json=as_json)
+
+
+def _run_and_report(plan, out: Path, *, resume: bool, as_json: bool) -> None:
+    from rich.console import Console
+
+    from digitduel.bench.journal import journal_path
+    from digitduel.bench.runner import run_bench
+    from digitduel.report.progress import make_listener
+    from digitduel.report.tables import results_table, summary_dict
+
+    console = Console(stderr=as_json)
+    if not resume and journal_path(out).exists():
+        console.print(
+            f"note: starting over; {journal_path(out)} is replaced (use --resume to continue it)"
+        )
+    with make_listener(console) as listener:
+        result = run_bench(plan, out, resume=resume, on_event=listener)
+    if as_json:
+        typer.echo(json.dumps(summary_dict(result, str(out)), indent=1))
+    else:
+        console.print(results_table(result))
+        console.print(f"results: {out}")
+    if result.status == "cancelled":
+        typer.echo(
+            f"interrupted: finished runs kept in {out} (continue with --resume --out {out})",
+            err=True,
+        )
+        raise typer.Exit(130)
+
+
+@app.command()
+def show(
+    file: Path = typer.Argument(..., help="A results JSON written by `digitduel bench`."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole results file as JSON."),
+) -> None:
+    """Print the table of a saved bench result."""
+    from rich.console import Console
+
+    from digitduel.bench.results import load_results
+    from digitduel.report.tables import results_table
+
+    result = load_results(file)
+    if as_json:
+        typer.echo(result.model_dump_json(indent=1))
+        return
+    console = Console()
+    console.print(results_table(result))
+    env = result.environment
+    console.print(
+        f"{env.device} ({env.device_name}), {env.executor} executor x{env.jobs}, "
+        f"torch {env.torch}, digitduel {env.digitduel}; data: {result.data.description}",
+        style="dim",
+    )
+
+
+@app.command()
+def compare(
+    a: Path = typer.Argument(..., help="First results file."),
+    b: Path = typer.Argument(..., help="Second results file."),
+) -> None:
+    """Contestants of two results side by side, with the difference of means (B - A)."""
+    from rich.console import Console
+
+    from digitduel.bench.results import load_results
+    from digitduel.report.tables import compare_table
+
+    Console().print(compare_table(load_results(a), load_results(b), str(a), str(b)))
+
+
+@app.command()
+def presets(
+    as_json: bool = typer.Option(False, "--json", help="Print the presets as JSON."),
+) -> None:
+    """List the built-in presets (one per report, plus `quick`)."""
+    from rich.console import Console
+
+    from digitduel.bench.presets import list_presets
+    from digitduel.report.tables import presets_table
+
+    found = list_presets()
+    if as_json:
+        doc = [
+            {
+                "name": p.name,
+                "description": p.description,
+                "settings": {**p.train, **p.bench},
+                "contestants": [{"label": c.get("label", c["model"]), **c} for c in p.contestants],
+                "report_source": p.report_source,
+            }
+            for p in found
+        ]
+        typer.echo(json.dumps(doc, indent=1))
+        return
+    Console().print(presets_table(found))

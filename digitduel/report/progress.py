@@ -1,0 +1,100 @@
+"""Following a bench from its events: rich progress bars on a terminal, one plain line per
+finished run elsewhere. Only a listener: the engine never knows who is watching."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from digitduel.report.tables import pct, run_line
+from digitduel.training.events import BenchStarted, EpochEnd, Note, RunEnded, RunStarted
+
+
+class PlainListener:
+    """Not a terminal (pipes, CI, nohup): one line per finished run, notes as `note: ...`."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.done = 0
+        self.total = 0
+
+    def __call__(self, event) -> None:
+        if isinstance(event, BenchStarted):
+            self.done, self.total = event.done_runs, event.total_runs
+        elif isinstance(event, RunEnded) and event.record is not None:
+            self.done += 1
+            self._print(run_line(event.record, self.done, self.total))
+        elif isinstance(event, RunEnded):
+            self._print(f"{event.job.contestant} round {event.job.round}: {event.status}")
+        elif isinstance(event, Note):
+            self._print(f"note: {event.message}")
+
+    def _print(self, line: str) -> None:
+        # soft_wrap: a long line stays one line in a log file
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+class RichListener:
+    """A terminal: the bench's overall bar with ETA, plus one bar per run in flight."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.overall = None
+        self.runs: dict = {}
+
+    def __call__(self, event) -> None:
+        p = self.progress
+        if isinstance(event, BenchStarted):
+            self.overall = p.add_task(
+                f"bench ({len(event.contestants)} contestants x {event.rounds} rounds)",
+                total=event.total_runs,
+                completed=event.done_runs,
+            )
+        elif isinstance(event, RunStarted):
+            name = f"  {event.job.contestant} r{event.job.round}"
+            self.runs[event.job] = p.add_task(name, total=event.epochs)
+        elif isinstance(event, EpochEnd) and event.job in self.runs:
+            p.update(
+                self.runs[event.job],
+                completed=event.epoch,
+                description=f"  {event.job.contestant} r{event.job.round} test {pct(event.test_accuracy)}%",
+            )
+        elif isinstance(event, RunEnded):
+            task = self.runs.pop(event.job, None)
+            if task is not None:
+                p.remove_task(task)
+            if self.overall is not None and event.record is not None:
+                p.advance(self.overall)
+            if event.record is not None and event.record.status != "ok":
+                p.console.print(run_line(event.record, 0, 0).split("] ", 1)[1], markup=False)
+        elif isinstance(event, Note):
+            p.console.print(f"note: {event.message}", markup=False)
+
+
+@contextmanager
+def make_listener(console: Console):
+    """The right listener for `console`, live for the duration of the `with`."""
+    if not console.is_terminal:
+        yield PlainListener(console)
+        return
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    with progress:
+        yield RichListener(progress)

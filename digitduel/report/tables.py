@@ -1,0 +1,173 @@
+"""Rich tables for `bench`, `show`, `compare` and `presets`, and the plain one-line-per-run
+output used when stdout is not a terminal. Percent on screen, fractions in files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from digitduel.bench.results import BenchResult, ContestantSummary, RunRecord
+
+
+def pct(mean: float | None, std: float | None = None) -> str:
+    """0.9731, 0.0042 -> '97.31 ± 0.42'."""
+    if mean is None:
+        return "—"
+    if std is None:
+        return f"{100 * mean:.2f}"
+    return f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
+def _published(row: Any, train: bool = False) -> str:
+    if row is None:
+        return ""
+    mean, std = (row.train_mean, row.train_std) if train else (row.mean, row.std)
+    if mean is None:
+        return ""
+    return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
+
+
+def _seconds(s: float | None) -> str:
+    return "—" if s is None else (f"{s:.2f} s" if s < 100 else f"{s:.0f} s")
+
+
+def results_table(result: BenchResult) -> Table:
+    """One row per contestant: params, train/test accuracy mean ± std over rounds, time per
+    run, diverged/failed counts, and the report's published figure where the plan has one."""
+    title = f"{result.name}: {result.bench.rounds} round(s), {result.data.n_pairs} pairs"
+    if result.status != "finished":
+        title += f" [{result.status}]"
+    table = Table(title=title, title_justify="left")
+    table.add_column("contestant")
+    table.add_column("model", style="dim")
+    table.add_column("params", justify="right")
+    table.add_column("train acc %", justify="right")
+    table.add_column("test acc %", justify="right")
+    report = result.report or {}
+    if report:
+        table.add_column("report test %", justify="right")
+    table.add_column("time/run", justify="right")
+    table.add_column("ok", justify="right")
+    table.add_column("diverged", justify="right")
+    table.add_column("failed", justify="right")
+    for s in result.summary:
+        row = [
+            s.label,
+            s.model_name if s.model_name != s.label else "",
+            f"{s.params:,}" if s.params else "—",
+            pct(s.train_mean, s.train_std),
+            pct(s.test_mean, s.test_std),
+        ]
+        if report:
+            row.append(_published(report.get(s.label)))
+        row += [
+            _seconds(s.time_mean_s),
+            f"{s.ok}/{s.runs}",
+            str(s.diverged) if s.diverged else "",
+            str(s.failed) if s.failed else "",
+        ]
+        table.add_row(*row)
+    if report and result.report_source:
+        table.caption = f"report: {result.report_source}"
+        table.caption_justify = "left"
+    return table
+
+
+def compare_table(a: BenchResult, b: BenchResult, name_a: str = "A", name_b: str = "B") -> Table:
+    """Contestants of two results side by side (matched by label), with B - A in points and a
+    Welch test on the per-round test accuracies (the files share no data draw)."""
+    from digitduel.report.stats import welch_samples
+
+    table = Table(title=f"compare  A: {name_a}   B: {name_b}", title_justify="left")
+    table.add_column("contestant")
+    table.add_column("A test %", justify="right")
+    table.add_column("B test %", justify="right")
+    table.add_column("B - A (points)", justify="right")
+    table.add_column("p (Welch)", justify="right")
+    table.add_column("A time/run", justify="right")
+    table.add_column("B time/run", justify="right")
+    sa = {s.label: s for s in a.summary}
+    sb = {s.label: s for s in b.summary}
+    labels = list(sa) + [label for label in sb if label not in sa]
+    for label in labels:
+        x, y = sa.get(label), sb.get(label)
+        diff = p = ""
+        if x and y and x.test_mean is not None and y.test_mean is not None:
+            diff = f"{100 * (y.test_mean - x.test_mean):+.2f}"
+            ra, rb = _test_pct(a, label), _test_pct(b, label)
+            if len(ra) >= 2 and len(rb) >= 2:
+                res = welch_samples(ra, rb)
+                p = "—" if res.p is None else f"{res.p:.3f}"
+        table.add_row(
+            label,
+            pct(x.test_mean, x.test_std) if x else "",
+            pct(y.test_mean, y.test_std) if y else "",
+            diff,
+            p,
+            _seconds(x.time_mean_s) if x else "",
+            _seconds(y.time_mean_s) if y else "",
+        )
+    return table
+
+
+def _test_pct(result: BenchResult, label: str) -> list[float]:
+    return [
+        100 * r.test_accuracy
+        for r in result.runs
+        if r.model == label and r.status == "ok" and r.test_accuracy is not None
+    ]
+
+
+def presets_table(presets: list[Any]) -> Table:
+    table = Table(title="presets", title_justify="left")
+    table.add_column("name")
+    table.add_column("contestants", justify="right")
+    table.add_column("rounds", justify="right")
+    table.add_column("epochs", justify="right")
+    table.add_column("description")
+    for p in presets:
+        epochs = p.train.get("epochs")
+        table.add_row(
+            p.name,
+            str(len(p.contestants)),
+            str(p.bench.get("rounds", 1)),
+            "recipe" if epochs is None else str(epochs),
+            p.description,
+        )
+    return table
+
+
+def run_line(record: RunRecord, done: int, total: int) -> str:
+    """One plain line per finished run (logs, CI, nohup): greppable, no colour."""
+    head = f"[{done}/{total}] {record.model} round {record.round}: {record.status}"
+    if record.status == "failed":
+        return f"{head} ({record.error})"
+    return (
+        f"{head} test {pct(record.test_accuracy)}% train {pct(record.train_accuracy)}% "
+        f"in {record.wall_time_s:.2f} s ({record.params:,} params)"
+    )
+
+
+def summary_dict(result: BenchResult, path: str | None = None) -> dict[str, Any]:
+    """What `bench --json` prints: where the file is and the per-contestant summary."""
+    return {
+        "results": path,
+        "name": result.name,
+        "status": result.status,
+        "rounds": result.bench.rounds,
+        "executor": result.environment.executor,
+        "device": result.environment.device,
+        "summary": [s.model_dump(mode="json") for s in result.summary],
+    }
+
+
+__all__ = [
+    "ContestantSummary",
+    "compare_table",
+    "pct",
+    "presets_table",
+    "results_table",
+    "run_line",
+    "summary_dict",
+]
