@@ -1,0 +1,216 @@
+"""Where the digits come from, in order: a directory the user names, the user cache, a
+download into that cache, and the embedded 5,000-digit subset.
+
+1. `data_dir` or `$DIGITDUEL_DATA`: the four standard IDX files, gzipped or not, directly in
+   the directory or in the `MNIST/raw/` layout torchvision leaves behind. Validated
+   structurally; `verified` only when the gzipped files match the official MD5s (a subset or an
+   unpacked copy is fine to use, but it is not the published MNIST).
+2. The cache (`$DIGITDUEL_CACHE/mnist`, default: the platform's user cache directory). Only
+   verified downloads are renamed into it, and every file is checked again on use, so a
+   damaged cache file is never read.
+3. A download into the cache, unless offline (`offline=True` or `$DIGITDUEL_OFFLINE=1`).
+4. The embedded subset, announced once (`on_note`, else a warning).
+
+Parsed digits are kept in-process, keyed by the files' identity (path, size, mtime), so a bench
+that loads the data every round parses 70,000 digits once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+
+from digitduel.data import download as dl
+from digitduel.data.digits import DigitSplit, MnistData, Source, make_split
+from digitduel.data.embedded import EMBEDDED_NOTE, load_embedded
+from digitduel.data.idx import read_images, read_labels
+from digitduel.errors import DataError
+
+Note = Callable[[str], None]
+_TRUE = {"1", "true", "yes", "on"}
+_SUBDIRS = (".", "MNIST/raw", "raw", "mnist")  # torchvision: root/MNIST/raw/
+
+_lock = threading.Lock()
+_parsed: dict[tuple, tuple[DigitSplit, DigitSplit]] = {}
+_md5: dict[tuple, str] = {}
+_embedded: list[MnistData] = []
+_warned_embedded = False
+
+
+def is_offline(offline: bool | None = None) -> bool:
+    if offline is not None:
+        return offline
+    return os.environ.get("DIGITDUEL_OFFLINE", "").strip().lower() in _TRUE
+
+
+def cache_root() -> Path:
+    env = os.environ.get("DIGITDUEL_CACHE", "").strip()
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("digitduel", appauthor=False))
+
+
+def cache_dir() -> Path:
+    """Where downloads go and where the cache source looks."""
+    return cache_root() / "mnist"
+
+
+def _identity(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def _md5_of(path: Path) -> str:
+    key = _identity(path)
+    with _lock:
+        if key in _md5:
+            return _md5[key]
+    digest = dl.file_md5(path)
+    with _lock:
+        _md5[key] = digest
+    return digest
+
+
+def locate_files(directory: Path) -> tuple[Path, dict[str, Path]]:
+    """The directory actually holding the files and each role's file (gz preferred).
+    Raises DataError naming what is missing."""
+    directory = Path(directory).expanduser()
+    if not directory.is_dir():
+        raise DataError(f"data directory {directory} does not exist")
+    best: tuple[int, Path, dict[str, Path], list[str]] | None = None
+    for sub in _SUBDIRS:
+        d = (directory / sub) if sub != "." else directory
+        if not d.is_dir():
+            continue
+        found, missing = {}, []
+        for role, gz_name in dl.FILES.items():
+            for cand in (d / gz_name, d / gz_name.removesuffix(".gz")):
+                if cand.is_file():
+                    found[role] = cand
+                    break
+            else:
+                missing.append(gz_name)
+        if not missing:
+            return d, found
+        if best is None or len(found) > best[0]:
+            best = (len(found), d, found, missing)
+    if best is None or best[0] == 0:
+        raise DataError(
+            f"no MNIST files in {directory} (expected {', '.join(dl.FILES.values())}, "
+            "gzipped or not)"
+        )
+    _, d, _, missing = best
+    raise DataError(f"{d} lacks {', '.join(missing)}")
+
+
+def _all_official(files: dict[str, Path]) -> bool:
+    table = dl.checksums()
+    return all(
+        p.name in table and p.name.endswith(".gz") and _md5_of(p) == table[p.name]
+        for p in files.values()
+    )
+
+
+def _parse(files: dict[str, Path]) -> tuple[DigitSplit, DigitSplit]:
+    key = tuple(_identity(files[r]) for r in dl.FILES)
+    with _lock:
+        if key in _parsed:
+            return _parsed[key]
+    train = make_split(
+        read_images(files["train_images"]),
+        read_labels(files["train_labels"]),
+        f"{files['train_images'].name} / {files['train_labels'].name}",
+    )
+    test = make_split(
+        read_images(files["test_images"]),
+        read_labels(files["test_labels"]),
+        f"{files['test_images'].name} / {files['test_labels'].name}",
+    )
+    with _lock:
+        _parsed[key] = (train, test)
+    return train, test
+
+
+def load_dir(directory: Path, source: Source = "dir") -> MnistData:
+    where, files = locate_files(directory)
+    train, test = _parse(files)
+    return MnistData(train, test, source, str(where), _all_official(files))
+
+
+def _verified_cache(note: Note) -> dict[str, Path] | None:
+    """The cached files if all four are there and match the official MD5s."""
+    d = cache_dir()
+    files = {role: d / name for role, name in dl.FILES.items()}
+    if not all(p.is_file() for p in files.values()):
+        return None
+    table = dl.checksums()
+    bad = [p.name for p in files.values() if _md5_of(p) != table.get(p.name)]
+    if bad:
+        note(f"ignoring cached {', '.join(bad)} in {d}: checksum mismatch (damaged cache)")
+        return None
+    return files
+
+
+def _announce_embedded(on_note: Note | None) -> None:
+    global _warned_embedded
+    if on_note is not None:
+        on_note(EMBEDDED_NOTE)
+        return
+    with _lock:
+        first, _warned_embedded = not _warned_embedded, True
+    if first:
+        warnings.warn(EMBEDDED_NOTE, UserWarning, stacklevel=3)
+
+
+def load_mnist(
+    data_dir: str | os.PathLike | None = None,
+    *,
+    offline: bool | None = None,
+    mirrors: Iterable[str] | None = None,
+    on_note: Note | None = None,
+    progress: bool | None = None,
+) -> MnistData:
+    """Load MNIST from the first source that has it (see the module doc). Raises DataError.
+
+    `on_note` receives the few things a user should know (the embedded fallback, a failed
+    download, a damaged cache); without it they become warnings, the fallback one once per
+    process. `progress`: rich bar on stderr for a download (default: only on a terminal).
+    The returned tensors are shared between calls: treat them as read-only.
+    """
+    note: Note = on_note or (lambda msg: warnings.warn(msg, UserWarning, stacklevel=3))
+    if data_dir is None:
+        data_dir = os.environ.get("DIGITDUEL_DATA", "").strip() or None
+    if data_dir is not None:
+        # The user named the data: use it or say what is wrong with it, never fall back.
+        return load_dir(Path(data_dir))
+
+    files = _verified_cache(note)
+    if files is not None:
+        train, test = _parse(files)
+        return MnistData(train, test, "cache", str(cache_dir()), True)
+
+    if not is_offline(offline):
+        try:
+            dl.download_mnist(cache_dir(), mirrors=mirrors, progress=progress)
+        except DataError as err:
+            note(f"MNIST download failed: {err}")
+        else:
+            files = _verified_cache(note)
+            if files is not None:
+                train, test = _parse(files)
+                return MnistData(train, test, "download", str(cache_dir()), True)
+
+    with _lock:
+        cached = _embedded[0] if _embedded else None
+    if cached is None:
+        cached = load_embedded()
+        with _lock:
+            _embedded[:] = [cached]
+    _announce_embedded(on_note)
+    return replace(cached)
