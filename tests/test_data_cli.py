@@ -1,0 +1,107 @@
+"""`digitduel data info | download | show`, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from test_data_helpers import DEAD_MIRROR, loopback_server, md5_table
+from typer.testing import CliRunner
+
+from digitduel.cli.main import app
+from digitduel.data import download
+
+runner = CliRunner()
+
+
+def _run(*args):
+    return runner.invoke(app, ["data", *args])
+
+
+def test_info_json_on_shared_mnist(mnist_dir):
+    res = _run("info", "--data-dir", str(mnist_dir), "--json")
+    assert res.exit_code == 0, res.output
+    facts = json.loads(res.stdout)  # only JSON on stdout
+    assert facts["source"] == "dir" and facts["path"] == str(mnist_dir)
+    assert (facts["train_digits"], facts["test_digits"]) == (5000, 10000)
+    assert facts["verified"] is False
+
+
+def test_info_human_readable(mnist_dir):
+    res = _run("info", "--data-dir", str(mnist_dir))
+    assert res.exit_code == 0
+    assert "source        dir" in res.stdout and "10000" in res.stdout
+
+
+def test_info_offline_json_reports_embedded_and_notes_on_stderr():
+    res = _run("info", "--offline", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["source"] == "embedded"
+    assert "note: " in res.stderr and "5,000" in res.stderr
+
+
+def test_truncated_file_is_one_line_error(tmp_path, mnist_dir):
+    d = tmp_path / "m"
+    shutil.copytree(mnist_dir, d)
+    f = d / "t10k-images-idx3-ubyte.gz"
+    f.chmod(0o644)
+    f.write_bytes(f.read_bytes()[:50_000])
+    res = _run("info", "--data-dir", str(d), "--json")
+    assert res.exit_code == 1
+    assert res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: t10k-images-idx3-ubyte.gz")
+    assert "Traceback" not in res.output
+
+
+def test_show_draws_pairs_with_classes_and_targets(mnist_dir):
+    res = _run("show", "--data-dir", str(mnist_dir), "--n", "4", "--seed", "3", "--split", "test")
+    assert res.exit_code == 0, res.output
+    captions = [line for line in res.stdout.splitlines() if "target" in line]
+    assert sum(line.count("target") for line in captions) == 4
+    assert "█" in res.stdout and ("▀" in res.stdout or "▄" in res.stdout)
+    assert "test pairs, seed 3" in res.stdout
+    # Same seed, same picture.
+    again = _run("show", "--data-dir", str(mnist_dir), "--n", "4", "--seed", "3", "--split", "test")
+    assert again.stdout == res.stdout
+
+
+def test_show_rejects_unknown_split():
+    res = _run("show", "--split", "validation")
+    assert res.exit_code == 2
+
+
+def test_download_with_dead_then_loopback_mirror(tmp_path, mnist_dir, monkeypatch):
+    monkeypatch.setattr(download, "OFFICIAL_MD5", md5_table(mnist_dir))
+    dest = tmp_path / "dl"
+    with loopback_server(mnist_dir) as (url, requests):
+        res = _run("download", "--dest", str(dest), "--mirror", DEAD_MIRROR, "--mirror", url)
+        assert res.exit_code == 0, res.output
+        assert "downloaded 4 file(s)" in res.stdout and "unreachable" in res.stderr
+        assert md5_table(dest) == md5_table(mnist_dir)
+        res = _run("download", "--dest", str(dest), "--mirror", url)
+        assert "already in" in res.stdout and len(requests) == 4
+
+
+def test_download_failure_is_one_line(tmp_path):
+    res = _run("download", "--dest", str(tmp_path / "dl"), "--mirror", DEAD_MIRROR)
+    assert res.exit_code == 1
+    assert res.stderr.strip().splitlines()[-1].startswith("error: could not download")
+
+
+def test_subprocess_offline_info_is_embedded_and_quick(tmp_path):
+    env = os.environ | {"DIGITDUEL_CACHE": str(tmp_path), "DIGITDUEL_OFFLINE": "1"}
+    env.pop("DIGITDUEL_DATA", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "digitduel", "data", "info", "--offline", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["source"] == "embedded"
+    assert "Traceback" not in proc.stderr
