@@ -167,7 +167,8 @@ def show(
     chosen = pairs.train if split == "train" else pairs.test
     raw = (chosen.input * pairs.std + pairs.mean).clamp(0, 255)  # back to pixel values
     console = Console(highlight=False)
-    color = console.color_system is not None and console.is_terminal
+    # Grey levels need 256 colours or more; with 16 they collapse, and ink/no-ink reads better.
+    color = console.is_terminal and console.color_system in ("256", "truecolor")
     console.print(f"{split} pairs, seed {seed}, from {data.describe()}")
     console.print(f"standardised with train mean {pairs.mean:.2f}, std {pairs.std:.2f}")
     panels = [

