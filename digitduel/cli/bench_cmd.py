@@ -17,6 +17,16 @@ from digitduel.cli.main import app
 from digitduel.errors import ConfigError
 
 
+def _console(stderr: bool = False):
+    """A rich console; off a terminal (logs, pipes) wide enough that tables do not wrap."""
+    from rich.console import Console
+
+    console = Console(stderr=stderr)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, width=160)
+    return console
+
+
 def _default_out(name: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
@@ -90,14 +100,12 @@ def bench(
 
 
 def _run_and_report(plan, out: Path, *, resume: bool, as_json: bool) -> None:
-    from rich.console import Console
-
     from digitduel.bench.journal import journal_path
     from digitduel.bench.runner import run_bench
     from digitduel.report.progress import make_listener
     from digitduel.report.tables import results_table, summary_dict
 
-    console = Console(stderr=as_json)
+    console = _console(stderr=as_json)
     if not resume and journal_path(out).exists():
         console.print(
             f"note: starting over; {journal_path(out)} is replaced (use --resume to continue it)"
@@ -123,8 +131,6 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print the whole results file as JSON."),
 ) -> None:
     """Print the table of a saved bench result."""
-    from rich.console import Console
-
     from digitduel.bench.results import load_results
     from digitduel.report.tables import results_table
 
@@ -132,7 +138,7 @@ def show(
     if as_json:
         typer.echo(result.model_dump_json(indent=1))
         return
-    console = Console()
+    console = _console()
     console.print(results_table(result))
     env = result.environment
     console.print(
@@ -148,12 +154,10 @@ def compare(
     b: Path = typer.Argument(..., help="Second results file."),
 ) -> None:
     """Contestants of two results side by side, with the difference of means (B - A)."""
-    from rich.console import Console
-
     from digitduel.bench.results import load_results
     from digitduel.report.tables import compare_table
 
-    Console().print(compare_table(load_results(a), load_results(b), str(a), str(b)))
+    _console().print(compare_table(load_results(a), load_results(b), str(a), str(b)))
 
 
 @app.command()
@@ -161,8 +165,6 @@ def presets(
     as_json: bool = typer.Option(False, "--json", help="Print the presets as JSON."),
 ) -> None:
     """List the built-in presets (one per report, plus `quick`)."""
-    from rich.console import Console
-
     from digitduel.bench.presets import list_presets
     from digitduel.report.tables import presets_table
 
@@ -180,4 +182,4 @@ def presets(
         ]
         typer.echo(json.dumps(doc, indent=1))
         return
-    Console().print(presets_table(found))
+    _console().print(presets_table(found))

@@ -40,10 +40,12 @@ def results_table(result: BenchResult) -> Table:
         title += f" [{result.status}]"
     table = Table(title=title, title_justify="left")
     table.add_column("contestant")
-    table.add_column("model", style="dim")
+    show_model = any(s.model_name != s.label for s in result.summary)
+    if show_model:
+        table.add_column("model", style="dim")
     table.add_column("params", justify="right")
-    table.add_column("train acc %", justify="right")
-    table.add_column("test acc %", justify="right")
+    table.add_column("train %", justify="right")
+    table.add_column("test %", justify="right")
     report = result.report or {}
     if report:
         table.add_column("report test %", justify="right")
@@ -52,9 +54,8 @@ def results_table(result: BenchResult) -> Table:
     table.add_column("diverged", justify="right")
     table.add_column("failed", justify="right")
     for s in result.summary:
-        row = [
-            s.label,
-            s.model_name if s.model_name != s.label else "",
+        row = [s.label] + ([s.model_name] if show_model else [])
+        row += [
             f"{s.params:,}" if s.params else "—",
             pct(s.train_mean, s.train_std),
             pct(s.test_mean, s.test_std),

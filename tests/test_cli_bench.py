@@ -1,0 +1,87 @@
+"""`digitduel bench/show/compare/presets` through Typer's runner (in process)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from test_engine_fakes import TINY, TINY_DIGITS
+from typer.testing import CliRunner
+
+from digitduel.cli.main import app
+
+runner = CliRunner()
+
+
+def _bench(tmp_path, mnist_dir, *extra, out="r.json"):
+    args = ["bench", "--model", TINY, "--model", TINY_DIGITS, "--epochs", "1", "--rounds", "2"]
+    args += ["--n-pairs", "50", "--executor", "serial", "--data-dir", str(mnist_dir)]
+    return runner.invoke(app, [*args, "--out", str(tmp_path / out), *extra])
+
+
+def test_bench_off_a_terminal_prints_one_line_per_run_then_the_table(tmp_path, mnist_dir):
+    res = _bench(tmp_path, mnist_dir)
+    assert res.exit_code == 0, res.output
+    lines = [ln for ln in res.stdout.splitlines() if re.match(r"\[\d/4\] ", ln)]
+    assert len(lines) == 4
+    assert re.match(rf"\[1/4\] {TINY} round 0: ok test \d+\.\d\d% train \d+\.\d\d% in ", lines[0])
+    assert "test %" in res.stdout and f"results: {tmp_path / 'r.json'}" in res.stdout
+    assert (tmp_path / "r.json").exists() and (tmp_path / "r.journal.jsonl").exists()
+
+
+def test_bench_json_prints_only_the_summary_on_stdout(tmp_path, mnist_dir):
+    res = _bench(tmp_path, mnist_dir, "--json")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["status"] == "finished" and doc["results"] == str(tmp_path / "r.json")
+    assert [s["label"] for s in doc["summary"]] == [TINY, TINY_DIGITS]
+    assert all(s["runs"] == 2 for s in doc["summary"])
+
+
+def test_show_and_compare_read_saved_results(tmp_path, mnist_dir):
+    assert _bench(tmp_path, mnist_dir, out="a.json").exit_code == 0
+    assert _bench(tmp_path, mnist_dir, "--seed", "1", out="b.json").exit_code == 0
+    res = runner.invoke(app, ["show", str(tmp_path / "a.json")])
+    assert res.exit_code == 0 and TINY in res.stdout and "±" in res.stdout
+    res = runner.invoke(app, ["show", str(tmp_path / "a.json"), "--json"])
+    assert json.loads(res.stdout)["schema_version"] == 1
+    res = runner.invoke(app, ["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")])
+    assert res.exit_code == 0, res.output
+    assert "B - A" in res.stdout and TINY_DIGITS in res.stdout
+    assert re.search(r"[+-]\d+\.\d\d", res.stdout)
+
+
+def test_missing_or_corrupt_results_are_one_line_errors(tmp_path):
+    res = runner.invoke(app, ["show", str(tmp_path / "nope.json")])
+    assert res.exit_code == 1 and res.stderr.strip().startswith("error: ")
+    assert len(res.stderr.strip().splitlines()) == 1
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    res = runner.invoke(app, ["compare", str(bad), str(bad)])
+    assert res.exit_code == 1 and "not valid JSON" in res.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "choose exactly one"),
+        (["--model", TINY, "--preset", "quick"], "choose exactly one"),
+        (["--model", "no-such-model"], "unknown model 'no-such-model'"),
+        (["--model", TINY, "--optimizer", "adagrad"], "optimizer"),
+        (["--model", TINY, "--resume"], "--resume needs --out"),
+        (["--model", TINY, "--device", "gpu"], "device"),
+        (["--preset", "no-such-preset"], "unknown preset 'no-such-preset'"),
+    ],
+)
+def test_bad_bench_requests_exit_2_with_one_line(args, message):
+    res = runner.invoke(app, ["bench", *args])
+    assert res.exit_code == 2, res.output
+    assert res.stderr.startswith("error: ") and message in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_resume_with_other_settings_is_refused(tmp_path, mnist_dir):
+    assert _bench(tmp_path, mnist_dir).exit_code == 0
+    res = _bench(tmp_path, mnist_dir, "--resume", "--lr", "0.5")
+    assert res.exit_code == 2 and "different settings" in res.stderr
