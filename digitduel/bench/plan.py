@@ -95,7 +95,31 @@ def contestant_for(
         settings = resolve_train(spec.recipe, *(layers or []), where=where)
     except SettingsError as err:
         raise ConfigError(str(err)) from None
+    _check_model_fits_loss(spec, settings, where)
     return Contestant(label=label or model, model=model, settings=settings)
+
+
+def _check_model_fits_loss(spec, settings: TrainSettings, where: str) -> None:
+    """A two-sample forward and loss now, so a model/loss mismatch (e.g. loss "ce" on a
+    one-output model) is one error before the bench, not a "failed" run per round."""
+    import torch
+
+    from digitduel.training.objective import compute_loss
+
+    with torch.random.fork_rng(devices=[]):
+        model = spec.create().eval()
+        with torch.no_grad():
+            out = model(torch.zeros(2, 2, 14, 14))
+        target, classes = torch.zeros(2, dtype=torch.long), torch.zeros(2, 2, dtype=torch.long)
+        try:
+            compute_loss(
+                out, target, classes, settings.loss, settings.aux_weight, settings.main_weight
+            )
+        except ValueError as err:
+            prefix = f"{where}: " if where else ""
+            raise ConfigError(
+                f"{prefix}model {spec.name!r} with loss {settings.loss!r}: {err}"
+            ) from None
 
 
 def make_bench_settings(*layers: dict[str, Any] | None, where: str = "") -> BenchSettings:
