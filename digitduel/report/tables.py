@@ -39,20 +39,25 @@ def results_table(result: BenchResult) -> Table:
     if result.status != "finished":
         title += f" [{result.status}]"
     table = Table(title=title, title_justify="left")
-    table.add_column("contestant")
+    table.add_column("contestant", no_wrap=True)
     show_model = any(s.model_name != s.label for s in result.summary)
     if show_model:
-        table.add_column("model", style="dim")
+        table.add_column("model", style="dim", no_wrap=True)
     table.add_column("params", justify="right")
-    table.add_column("train %", justify="right")
-    table.add_column("test %", justify="right")
+    table.add_column("train %", justify="right", no_wrap=True)
+    table.add_column("test %", justify="right", no_wrap=True)
     report = result.report or {}
     if report:
-        table.add_column("report test %", justify="right")
+        table.add_column("report test %", justify="right", no_wrap=True)
     table.add_column("time/run", justify="right")
     table.add_column("ok", justify="right")
-    table.add_column("diverged", justify="right")
-    table.add_column("failed", justify="right")
+    # Trouble columns only when there is trouble: narrow terminals keep the accuracies whole.
+    show_diverged = any(s.diverged for s in result.summary)
+    show_failed = any(s.failed for s in result.summary)
+    if show_diverged:
+        table.add_column("diverged", justify="right", style="yellow")
+    if show_failed:
+        table.add_column("failed", justify="right", style="red")
     for s in result.summary:
         row = [s.label] + ([s.model_name] if show_model else [])
         row += [
@@ -62,12 +67,11 @@ def results_table(result: BenchResult) -> Table:
         ]
         if report:
             row.append(_published(report.get(s.label)))
-        row += [
-            _seconds(s.time_mean_s),
-            f"{s.ok}/{s.runs}",
-            str(s.diverged) if s.diverged else "",
-            str(s.failed) if s.failed else "",
-        ]
+        row += [_seconds(s.time_mean_s), f"{s.ok}/{s.runs}"]
+        if show_diverged:
+            row.append(str(s.diverged) if s.diverged else "")
+        if show_failed:
+            row.append(str(s.failed) if s.failed else "")
         table.add_row(*row)
     if report and result.report_source:
         table.caption = f"report: {result.report_source}"
@@ -76,16 +80,18 @@ def results_table(result: BenchResult) -> Table:
 
 
 def compare_table(a: BenchResult, b: BenchResult, name_a: str = "A", name_b: str = "B") -> Table:
-    """Contestants of two results side by side (matched by label), with B - A in points and a
-    Welch test on the per-round test accuracies (the files share no data draw)."""
-    from digitduel.report.stats import welch_samples
+    """Contestants of two results side by side (matched by label), B - A in points, and a
+    test of the difference: paired over rounds when both files drew the same pairs (same
+    seed, data and pair count), Welch's otherwise."""
+    from digitduel.report.stats import compare_rounds
 
     table = Table(title=f"compare  A: {name_a}   B: {name_b}", title_justify="left")
-    table.add_column("contestant")
-    table.add_column("A test %", justify="right")
-    table.add_column("B test %", justify="right")
+    table.add_column("contestant", no_wrap=True)
+    table.add_column("A test %", justify="right", no_wrap=True)
+    table.add_column("B test %", justify="right", no_wrap=True)
     table.add_column("B - A (points)", justify="right")
-    table.add_column("p (Welch)", justify="right")
+    table.add_column("p", justify="right")
+    table.add_column("test")
     table.add_column("A time/run", justify="right")
     table.add_column("B time/run", justify="right")
     sa = {s.label: s for s in a.summary}
@@ -93,31 +99,42 @@ def compare_table(a: BenchResult, b: BenchResult, name_a: str = "A", name_b: str
     labels = list(sa) + [label for label in sb if label not in sa]
     for label in labels:
         x, y = sa.get(label), sb.get(label)
-        diff = p = ""
+        diff = p = kind = ""
         if x and y and x.test_mean is not None and y.test_mean is not None:
             diff = f"{100 * (y.test_mean - x.test_mean):+.2f}"
-            ra, rb = _test_pct(a, label), _test_pct(b, label)
-            if len(ra) >= 2 and len(rb) >= 2:
-                res = welch_samples(ra, rb)
-                p = "—" if res.p is None else f"{res.p:.3f}"
+            ra, rb = _test_by_round(a, label), _test_by_round(b, label)
+            res = compare_rounds(ra, rb, same_draws=_same_draws(a, b, label))
+            if res.p is not None:
+                p, kind = f"{res.p:.3f}", res.test
         table.add_row(
             label,
             pct(x.test_mean, x.test_std) if x else "",
             pct(y.test_mean, y.test_std) if y else "",
             diff,
             p,
+            kind,
             _seconds(x.time_mean_s) if x else "",
             _seconds(y.time_mean_s) if y else "",
         )
     return table
 
 
-def _test_pct(result: BenchResult, label: str) -> list[float]:
-    return [
-        100 * r.test_accuracy
+def _test_by_round(result: BenchResult, label: str) -> dict[int, float]:
+    return {
+        r.round: 100 * r.test_accuracy
         for r in result.runs
         if r.model == label and r.status == "ok" and r.test_accuracy is not None
-    ]
+    }
+
+
+def _same_draws(a: BenchResult, b: BenchResult, label: str) -> bool:
+    """Round r of both files saw the same pairs: same data, pair count and data seeds."""
+    if a.data.description != b.data.description or a.data.n_pairs != b.data.n_pairs:
+        return False
+    seeds_a = {r.round: r.data_seed for r in a.runs if r.model == label}
+    seeds_b = {r.round: r.data_seed for r in b.runs if r.model == label}
+    shared = set(seeds_a) & set(seeds_b)
+    return bool(shared) and all(seeds_a[r] == seeds_b[r] for r in shared)
 
 
 def presets_table(presets: list[Any]) -> Table:
