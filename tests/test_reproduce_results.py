@@ -107,5 +107,5 @@ def test_compare_pairs_one_file_and_same_draw_files_and_welches_the_rest():
         run.data_seed += 1
     assert compare_contestants(a, "x", b).test == "welch"
     c = make_result({"x": [0.9, 0.91]})
-    c.data.path = "/elsewhere"
+    c.data.description = "other digits"
     assert not share_draws(a, "x", c, "x")

@@ -9,7 +9,6 @@ docs/reproduction.md is regenerated (`--markdown`, `--update-doc`).
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import typer
@@ -17,29 +16,12 @@ import typer
 from digitduel.cli.main import UserError, app
 
 
-def _progress(started: float):
-    """A one-line-per-run progress printer on stderr (stdout is the table or the JSON)."""
+def _stderr_console():
+    """Progress goes to stderr (stdout is the table or the JSON); wide off a terminal."""
+    from rich.console import Console
 
-    def on_event(event) -> None:
-        from digitduel.training.events import BenchStarted, Note, RunEnded
-
-        if isinstance(event, BenchStarted):
-            done = f", {event.done_runs} already done" if event.done_runs else ""
-            typer.echo(f"{event.total_runs} runs{done}", err=True)
-        elif isinstance(event, RunEnded):
-            rec = event.record
-            acc = getattr(rec, "test_accuracy", None)
-            acc_s = f"{100 * acc:.1f}%" if acc is not None else "-"
-            mins = (time.monotonic() - started) / 60
-            typer.echo(
-                f"  {event.job.contestant} round {event.job.round}: {event.status} "
-                f"test {acc_s} [{mins:.1f} min]",
-                err=True,
-            )
-        elif isinstance(event, Note):
-            typer.echo(f"{event.level}: {event.message}", err=True)
-
-    return on_event
+    console = Console(stderr=True)
+    return console if console.is_terminal else Console(stderr=True, width=160)
 
 
 def _overrides(**values):
@@ -49,7 +31,8 @@ def _overrides(**values):
 def _train(
     preset, rounds, epochs, n_pairs, seed, jobs, executor, device, data_dir, offline, out, resume
 ):
-    from digitduel.bench import plan_from_preset, run_bench
+    from digitduel.bench.plan import plan_from_preset
+    from digitduel.bench.runner import run_bench
 
     plan = plan_from_preset(
         preset,
@@ -69,7 +52,10 @@ def _train(
             err=True,
         )
     out = out or Path(f"reproduce-{plan.name}.json")
-    return run_bench(plan, out, resume=resume, on_event=_progress(time.monotonic())), out
+    from digitduel.report.progress import make_listener
+
+    with make_listener(_stderr_console()) as listener:
+        return run_bench(plan, out, resume=resume, on_event=listener), out
 
 
 @app.command()
@@ -166,3 +152,8 @@ def reproduce(
         typer.echo(format_markdown(rep))
     elif update_doc is None:
         typer.echo(format_text(rep))
+    if result.status == "cancelled" and from_file is None:
+        typer.echo(
+            f"interrupted: finished runs kept (continue with --resume --out {out})", err=True
+        )
+        raise typer.Exit(130)

@@ -30,9 +30,9 @@ def _draws(result: Any, label: str) -> dict[int, int]:
 def share_draws(result_a: Any, label_a: str, result_b: Any, label_b: str) -> bool:
     """True when every round both contestants finished used the same data draw."""
     if result_a is not result_b:
+        # `description` names the digits (source, path, how many): as `compare` decides.
         same_data = (
-            result_a.data.source == result_b.data.source
-            and result_a.data.path == result_b.data.path
+            result_a.data.description == result_b.data.description
             and result_a.data.n_pairs == result_b.data.n_pairs
         )
         if not same_data:
