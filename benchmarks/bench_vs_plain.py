@@ -14,12 +14,16 @@ Repeats are interleaved (plain, digitduel, digitduel, plain, ...) so a machine s
 others slows both sides alike, and medians are reported. GFLOP/s counts the training
 steps' FLOPs (forward + backward of every batch, from torch.utils.flop_counter, which counts
 convolutions and matmuls only) divided by wall time; the peak is a measured fp32 matmul.
-This is a benchmark, not a test: it takes minutes, and prints, it does not assert.
+This is a benchmark, not a test: it takes minutes, and prints, it does not assert. The
+1-minute load average before each run is printed: on a shared machine, a plain loop with
+torch's default 2 threads suffers most from other processes (an OpenMP region waits for its
+slowest thread), so read the figures of quiet runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -174,6 +178,7 @@ def main() -> None:
             order = sides if rep % 2 == 0 else sides[::-1]  # ABBA: drift hits both sides
             for side in order:
                 default_threads = torch.get_num_threads()
+                load = os.getloadavg()[0]  # others' work on a shared machine shows up here
                 if side == "plain":
                     wall, acc = time_plain(all_pairs, init_seeds, args.epochs)
                 else:
@@ -186,7 +191,7 @@ def main() -> None:
                 times[side].append(wall)
                 accs[side] = acc
                 print(f"  repeat {rep + 1}: {labels[side]:<48} {wall:7.1f} s  "
-                      f"({wall / args.rounds:.2f} s/run)")  # fmt: skip
+                      f"({wall / args.rounds:.2f} s/run)  load avg before {load:.2f}")  # fmt: skip
 
     print("\nmedians over", args.repeats, "interleaved repeats:")
     plain_median = statistics.median(times["plain"])

@@ -196,7 +196,7 @@ def test_batched_reports_what_the_serial_trainer_reports(float64_default):
     # and accuracies, and the final figures, agree round by round.
     settings = TrainSettings(
         optimizer="sgd", lr=0.09, lr2=1e-3, lr_switch=0.6, momentum=0.5, weight_decay=5e-4,
-        epochs=3, batch_size=10, aux_weight=0.5, augment=["swap"],
+        epochs=3, batch_size=10, aux_weight=0.5, augment=["swap", "crop_flip", "repair"],
     )  # fmt: skip
     pairs = [fake_pairs(40, seed=70 + r) for r in range(2)]
     for data in pairs:
