@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -48,18 +47,23 @@ def _bench_args(out: Path, mnist_dir: Path, epochs: int) -> list[str]:
     ]
 
 
+def _wait_for_runs(jpath: Path, proc: subprocess.Popen) -> None:
+    """Until the journal holds its header and at least one finished run."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if jpath.exists() and len(jpath.read_bytes().splitlines()) >= 2:
+            return
+        time.sleep(0.02)
+    assert proc.poll() is None, "the bench finished before it could be stopped"
+
+
 def test_kill_9_then_resume_ends_with_every_run_exactly_once(tmp_path, mnist_dir):
     out = tmp_path / "r.json"
     jpath = journal_path(out)
     cmd = [sys.executable, "-c", CLI_WITH_FAKES, *_bench_args(out, mnist_dir, epochs=150)]
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
-            if jpath.exists() and len(jpath.read_bytes().splitlines()) >= 2:  # header + a run
-                break
-            time.sleep(0.02)
-        assert proc.poll() is None, "the bench finished before it could be killed"
+        _wait_for_runs(jpath, proc)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -91,24 +95,32 @@ def test_kill_9_then_resume_ends_with_every_run_exactly_once(tmp_path, mnist_dir
     assert len(journal_runs) == 6  # nothing ran twice
 
 
-def test_python_dash_m_digitduel_bench_json_and_show(tmp_path, mnist_dir):
+def test_ctrl_c_exits_130_keeping_finished_runs_then_show_reads_them(tmp_path, mnist_dir):
     out = tmp_path / "r.json"
-    run = subprocess.run(
-        [sys.executable, "-c", CLI_WITH_FAKES, *_bench_args(out, mnist_dir, epochs=1), "--json"],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
+    cmd = [sys.executable, "-c", CLI_WITH_FAKES, *_bench_args(out, mnist_dir, epochs=150)]
+    proc = subprocess.Popen(
+        cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout)["status"] == "finished"
+    try:
+        _wait_for_runs(journal_path(out), proc)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "interrupted: finished runs kept" in stderr and "Traceback" not in stderr
+    result = load_results(out)
+    assert result.status == "cancelled" and 1 <= len(result.runs) < 6
+    assert f"[1/6] {TINY} round 0: ok" in stdout  # the plain per-run line (not a terminal)
+
     shown = subprocess.run(
         [sys.executable, "-m", "digitduel", "show", str(out)],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert shown.returncode == 0 and TINY in shown.stdout
+    assert shown.returncode == 0 and TINY in shown.stdout and "cancelled" in shown.stdout
     bad = subprocess.run(
         [sys.executable, "-m", "digitduel", "show", str(tmp_path / "missing.json")],
         capture_output=True,

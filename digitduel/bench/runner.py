@@ -11,6 +11,8 @@ later `--resume`; diverged runs are a result and are kept.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -115,8 +117,8 @@ def run_bench(
             emit(RunEnded(job=job.key, status="cancelled", record=None))
             return
         record = to_record(job, outcome)
+        runs.append(record)  # (first: an interrupt between the two lines reruns, never loses)
         journal.append(record)  # durable before anyone hears about it
-        runs.append(record)
         emit(RunEnded(job=job.key, status=record.status, record=record))
 
     emit(
@@ -130,14 +132,16 @@ def run_bench(
     if resume and len(todo) < len(jobs):
         emit(Note(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} runs already finished"))
     interrupted = False
+    stop = _CtrlC(cancel)
     try:
-        executor.run(todo, ctx, on_record=on_record, on_event=emit, cancel=cancel)
+        with stop:
+            executor.run(todo, ctx, on_record=on_record, on_event=emit, cancel=stop)
     except KeyboardInterrupt:
         interrupted = True
     finally:
         journal.close()
 
-    cancelled = interrupted or (cancel is not None and cancel.is_set())
+    cancelled = interrupted or stop.is_set()
     result.runs = order_runs(plan, runs)
     result.summary = summarise(plan.contestants, result.runs)
     result.status = "cancelled" if cancelled else "finished"
@@ -145,6 +149,36 @@ def run_bench(
     save_results(result, out_path)
     emit(BenchEnded(status=result.status, results_path=str(out_path)))
     return result
+
+
+class _CtrlC:
+    """The cancel flag the executor polls: the caller's `cancel`, or a first Ctrl-C.
+
+    On the main thread, a first SIGINT only sets the flag, so the run in flight stops at its
+    next batch and nothing half-written can happen; a second one raises KeyboardInterrupt
+    as usual (for a user who really wants out now)."""
+
+    def __init__(self, cancel: Any):
+        self.cancel = cancel
+        self.pressed = threading.Event()
+        self._previous = None
+
+    def is_set(self) -> bool:
+        return self.pressed.is_set() or (self.cancel is not None and self.cancel.is_set())
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self.pressed.is_set():
+            raise KeyboardInterrupt
+        self.pressed.set()
+
+    def __enter__(self) -> _CtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def to_record(job: Job, outcome: RunOutcome) -> RunRecord:

@@ -37,7 +37,7 @@ def results_table(result: BenchResult) -> Table:
     run, diverged/failed counts, and the report's published figure where the plan has one."""
     title = f"{result.name}: {result.bench.rounds} round(s), {result.data.n_pairs} pairs"
     if result.status != "finished":
-        title += f" [{result.status}]"
+        title += f" ({result.status})"
     table = Table(title=title, title_justify="left")
     table.add_column("contestant", no_wrap=True)
     show_model = any(s.model_name != s.label for s in result.summary)
