@@ -1,19 +1,16 @@
 """Adapter between the bench's jobs and digitduel.training.batched (the R-rounds-as-one-model
-trainer). It groups jobs by contestant, asks `can_batch`, trains each batchable group in one
-call, and turns per-round outcomes back into the same RunOutcome and events a serial run
-gives. What cannot be batched is returned for the fallback executor, with a Note saying why.
+trainer). It groups jobs by contestant, asks `can_batch`, and trains each batchable group in
+one call, which emits the same events and returns the same RunOutcomes as serial runs. What cannot be batched is returned for the fallback executor, with a Note saying why.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import torch
 
-from digitduel.training.device import synchronize
-from digitduel.training.events import EpochEnd, Note, RunStarted
-from digitduel.training.trainer import EpochMetrics, RunOutcome
+from digitduel.training.events import Note
+from digitduel.training.trainer import RunOutcome
 
 
 def run_batched(jobs, ctx, *, on_record, on_event, cancel) -> list[Any]:
@@ -27,6 +24,7 @@ def run_batched(jobs, ctx, *, on_record, on_event, cancel) -> list[Any]:
         return list(jobs)
     from digitduel.models.registry import get_spec
 
+    device = torch.device(ctx.device)
     groups: dict[str, list[Any]] = {}
     for job in jobs:
         groups.setdefault(job.contestant.label, []).append(job)
@@ -36,80 +34,27 @@ def run_batched(jobs, ctx, *, on_record, on_event, cancel) -> list[Any]:
             break
         spec = get_spec(group[0].contestant.model)
         settings = group[0].contestant.settings
-        ok, reason = batched.can_batch(spec, settings)
+        ok, reason = batched.can_batch(spec, settings, device)
         if not ok:
             on_event(
                 Note(f"{label}: not batched ({reason}); using the fallback executor", "warning")
             )
             leftovers.extend(group)
             continue
-        _train_group(batched, spec, group, ctx, on_record, on_event, cancel)
+        try:
+            outcomes = batched.train_batched(
+                spec,
+                settings,
+                [ctx.pairs(job.data_seed) for job in group],
+                [job.seed for job in group],
+                device,
+                cancel=cancel,
+                jobs=[job.key for job in group],
+                on_event=on_event,  # RunStarted and per-epoch EpochEnd, as serial runs emit
+            )
+        except Exception as err:  # noqa: BLE001 - a failed batch is R failed runs, the bench goes on
+            message = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+            outcomes = [RunOutcome(status="failed", params=0, error=message) for _ in group]
+        for job, outcome in zip(group, outcomes, strict=True):
+            on_record(job, outcome)
     return leftovers
-
-
-def _train_group(batched, spec, group, ctx, on_record, on_event, cancel) -> None:
-    settings = group[0].contestant.settings
-    device = torch.device(ctx.device)
-    pairs = [ctx.pairs(job.data_seed) for job in group]
-    params = sum(p.numel() for p in spec.create().parameters())
-    for job in group:
-        on_event(RunStarted(job=job.key, model=spec.name, params=params, epochs=settings.epochs))
-    history: list[list[EpochMetrics]] = [[] for _ in group]
-
-    def on_epoch(r: int, e: Any) -> None:
-        lr = settings.lr_at(e.epoch - 1)
-        history[r].append(
-            EpochMetrics(
-                e.epoch,
-                e.train_loss,
-                e.train_accuracy,
-                e.test_accuracy,
-                e.digit_accuracy,
-                lr,
-                e.elapsed_s,
-            )
-        )
-        on_event(
-            EpochEnd(
-                job=group[r].key,
-                epoch=e.epoch,
-                epochs=e.epochs,
-                train_loss=e.train_loss,
-                train_accuracy=e.train_accuracy,
-                test_accuracy=e.test_accuracy,
-                digit_accuracy=e.digit_accuracy,
-                elapsed_s=e.elapsed_s,
-            )
-        )
-
-    started = time.perf_counter()
-    try:
-        outcomes = batched.train_batched(
-            spec, settings, pairs, [job.seed for job in group], device, on_epoch, cancel
-        )
-    except Exception as err:  # noqa: BLE001 - a failed batch is R failed runs, the bench goes on
-        message = f"{type(err).__name__}: {err}".splitlines()[0][:300]
-        for job in group:
-            on_record(
-                job, RunOutcome(status="failed", params=params, error=message, device=str(device))
-            )
-        return
-    synchronize(device)
-    total = time.perf_counter() - started
-    for job, out, epochs in zip(group, outcomes, history, strict=True):
-        on_record(
-            job,
-            RunOutcome(
-                status=out.status,
-                params=out.params,
-                train_accuracy=out.train_accuracy,
-                test_accuracy=out.test_accuracy,
-                digit_accuracy=out.digit_accuracy,
-                # The rounds trained together: each run's share of the batch's time.
-                wall_time_s=out.wall_time_s,
-                total_time_s=total / len(group),
-                epochs=epochs,
-                device=str(device),
-                error=out.message,
-            ),
-        )

@@ -163,9 +163,9 @@ def train_run(
 def _loop(model, spec, settings, pairs, seed, device, job, emit, cancel, outcome) -> None:
     memory_format = torch.channels_last if outcome.channels_last else torch.contiguous_format
     optimizer = make_optimizer(model.parameters(), settings)
-    # Batch order and augmentations come from a CPU generator seeded with the run's seed (as in
-    # digitduel.training.batched), so a round shuffles identically on every device and executor.
-    gen = torch.Generator().manual_seed(seed)
+    # Batch order and augmentations come from the run's own generator on the data's device
+    # (no host round trip per batch); digitduel.training.batched draws them the same way.
+    gen = torch.Generator(device=device).manual_seed(seed)
     batch_augs = [a for a in settings.augment if a != "repair"]
     train = pairs.train
     n, bs = train.input.shape[0], settings.batch_size
@@ -185,7 +185,7 @@ def _loop(model, spec, settings, pairs, seed, device, job, emit, cancel, outcome
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         seen = 0
-        perm = torch.randperm(n, generator=gen).to(device)  # one small copy per epoch
+        perm = torch.randperm(n, device=device, generator=gen)
         for start in range(0, n, bs):
             if cancel is not None and cancel.is_set():
                 outcome.status = "cancelled"
