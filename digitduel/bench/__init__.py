@@ -1,8 +1,8 @@
 """The bench: contestants x rounds, trained through an executor, written as they finish.
 
-    plan = plan_from_preset("quick", bench_overrides={"rounds": 1})
-    result = run_bench(plan, "r.json", on_event=print)
-    load_results("r.json").summary
+plan = plan_from_preset("quick", bench_overrides={"rounds": 1})
+result = run_bench(plan, "r.json", on_event=print)
+load_results("r.json").summary
 """
 
 from digitduel.bench.plan import (
