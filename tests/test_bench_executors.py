@@ -102,6 +102,7 @@ def test_executor_choice():
     cpu = torch.device("cpu")
     assert make_executor("serial", device=cpu, n_tasks=10).name == "serial"
     assert make_executor("auto", device=cpu, n_tasks=1).name == "serial"
+    assert make_executor("auto", n_jobs=1, device=cpu, n_tasks=10).name == "serial"
     expected = "processes" if usable_cores() > 1 else "serial"
     assert make_executor("auto", device=cpu, n_tasks=10).name == expected
     assert make_executor("processes", n_jobs=3, device=cpu, n_tasks=10).workers == 3

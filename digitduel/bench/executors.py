@@ -229,7 +229,7 @@ def _make_serial(n_jobs: int | None, device, n_tasks: int):
 
 
 def _make_batched(n_jobs: int | None, device, n_tasks: int):
-    fallback = auto_choice(device, n_tasks, batched_ok=False)
+    fallback = auto_choice(device, n_tasks, batched_ok=False, n_jobs=n_jobs)
     return BatchedExecutor(make_executor(fallback, n_jobs=n_jobs, device=device, n_tasks=n_tasks))
 
 
@@ -238,11 +238,11 @@ register_executor("processes", _make_processes)
 register_executor("batched", _make_batched)
 
 
-def auto_choice(device, n_tasks: int, batched_ok: bool = True) -> str:
+def auto_choice(device, n_tasks: int, batched_ok: bool = True, n_jobs: int | None = None) -> str:
     """The fastest executor we know for this device and amount of work."""
     if device.type == "cuda" and batched_ok:
         return "batched"
-    if device.type == "cpu" and usable_cores() > 1 and n_tasks > 1:
+    if device.type == "cpu" and usable_cores() > 1 and n_tasks > 1 and n_jobs != 1:
         return "processes"
     return "serial"
 
@@ -251,7 +251,7 @@ def make_executor(name: str, *, n_jobs: int | None = None, device=None, n_tasks:
     """An executor by name ("auto" resolves to one of the others)."""
     device = torch.device(device or "cpu")
     if name == "auto":
-        name = auto_choice(device, n_tasks)
+        name = auto_choice(device, n_tasks, n_jobs=n_jobs)
     if name not in _FACTORIES:
         known = ", ".join(["auto", *_FACTORIES])
         raise ConfigError(f"unknown executor {name!r} (known: {known})")
