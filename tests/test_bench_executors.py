@@ -76,14 +76,14 @@ def test_processes_cancel_reaches_the_workers(tmp_path):
 
 
 def test_processes_and_serial_agree_run_for_run(tmp_path):
-    """Same jobs, same figures: the executor changes speed, not results (one thread each)."""
+    """Same jobs, same figures: the executor changes speed, not results."""
     plan = _plan([TINY], rounds=2, epochs=2)
     jobs = plan_jobs(plan)
     from digitduel.bench.executors import DataContext
 
     ctx = DataContext.from_mnist(MNIST, 50, "cpu", ["test_engine_fakes"])
     got = {}
-    for executor in (SerialExecutor(threads=1), make_executor("processes", n_jobs=2, n_tasks=2)):
+    for executor in (SerialExecutor(), make_executor("processes", n_jobs=2, n_tasks=2)):
         records = {}
         executor.run(
             jobs,

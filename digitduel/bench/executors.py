@@ -7,7 +7,7 @@ jobs once `cancel.is_set()`. Results, journal and resume live in the runner, so 
 executor behaves the same there. A new back end (a cluster, say) is one more class here and
 one `register_executor` line; the trainer does not change.
 
-    serial     jobs one after another in this process, torch using every core
+    serial     jobs one after another in this process (one torch thread: see SerialExecutor)
     processes  a pool of worker processes (one torch thread each, one per core by default),
                each warmed up once and reused; events and cancel cross the process boundary
     batched    the R rounds of a contestant as one stacked model (digitduel.training.batched);
@@ -163,12 +163,18 @@ def _cancelled(cancel: Any) -> bool:
 
 
 class SerialExecutor:
-    """One job after another in this process, torch using `threads` (default: every core)."""
+    """One job after another in this process, torch using `threads` (default one).
+
+    Why one thread by default: these models are tiny, so a second thread buys only ~1.3x on
+    an idle 2-core machine, but on a busy one OpenMP threads wait on each other (measured
+    here under load: 43-89 s per run with 2 threads against a steady 6.7 s with 1); and a
+    run's figures depend on the thread count (reduction order), so one thread everywhere
+    makes serial, processes and resumed runs give the same numbers for the same seed."""
 
     name = "serial"
 
     def __init__(self, threads: int | None = None):
-        self.threads = threads or usable_cores()
+        self.threads = threads or 1
         self.jobs = 1
 
     def run(self, jobs, ctx, *, on_record, on_event, cancel) -> None:
