@@ -1,0 +1,143 @@
+"""Results screen: a sortable table and a rounds plot of one results file.
+
+It shows a `BenchResult` (what run_bench returned, or load_results read back), so a bench
+just finished and an old file opened for viewing look the same. Sorting redraws the table
+from the summary's raw numbers, so "-" (no finished round) always sorts last.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from digitduel.tui.setup_screen import fmt_params
+from digitduel.tui.state import fmt_pct
+from digitduel.tui.widgets import RoundsPlot
+
+# (column title, summary attribute to sort by, largest first?)
+COLUMNS: tuple[tuple[str, str, bool], ...] = (
+    ("contestant", "label", False),
+    ("params", "params", True),
+    ("rounds ok", "ok", True),
+    ("train %", "train_mean", True),
+    ("test %", "test_mean", True),
+    ("s/run", "time_mean_s", False),
+)
+
+
+class ResultsScreen(Screen):
+    DEFAULT_CSS = """
+    ResultsScreen #where { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
+    ResultsScreen #results-table { height: auto; max-height: 45%; }
+    ResultsScreen #rounds-plot { height: 1fr; min-height: 8; }
+    """
+
+    BINDINGS = [
+        Binding("s", "sort_next", "Sort"),
+        Binding("S", "sort_reverse", "Reverse", show=False),
+        Binding("o", "open_results", "Open file"),
+        Binding("n", "new_bench", "New bench"),
+    ]
+
+    def __init__(self, result: Any, path: Path | str) -> None:
+        super().__init__()
+        self.result = result
+        self.path = Path(path)
+        self.sort_column = 4  # test accuracy, best first
+        self.reverse = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(self._where(), id="where", markup=False)
+        yield DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
+        yield RoundsPlot(id="rounds-plot")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"results: {self.result.name} ({self.result.status})"
+        table = self.query_one("#results-table", DataTable)
+        for title, _attr, _desc in COLUMNS:
+            table.add_column(title, key=title)
+        self.fill_table()
+        self.query_one("#rounds-plot", RoundsPlot).show_rounds(self.rounds())
+        table.focus()
+
+    def _where(self) -> str:
+        r = self.result
+        runs = len(r.runs)
+        planned = len(r.contestants) * r.bench.rounds
+        env = r.environment
+        return (
+            f"saved: {self.path.resolve()}\n"
+            f"{r.status}, {runs}/{planned} runs; {env.device} ({env.executor} x{env.jobs}); "
+            f"data: {r.data.description}"
+        )
+
+    def rounds(self) -> list[tuple[str, list[float]]]:
+        """(label, test accuracy of each ok round) in the table's current order."""
+        by_label: dict[str, list[float]] = {s.label: [] for s in self.sorted_summary()}
+        for run in self.result.runs:
+            if run.status == "ok" and run.test_accuracy is not None and run.model in by_label:
+                by_label[run.model].append(run.test_accuracy)
+        return list(by_label.items())
+
+    def sorted_summary(self) -> list[Any]:
+        _title, attr, largest_first = COLUMNS[self.sort_column]
+        present = [s for s in self.result.summary if getattr(s, attr) is not None]
+        missing = [s for s in self.result.summary if getattr(s, attr) is None]
+        present.sort(key=lambda s: getattr(s, attr), reverse=largest_first != self.reverse)
+        return present + missing
+
+    def fill_table(self) -> None:
+        table = self.query_one("#results-table", DataTable)
+        table.clear()
+        for s in self.sorted_summary():
+            trouble = []
+            if s.diverged:
+                trouble.append(f"{s.diverged} diverged")
+            if s.failed:
+                trouble.append(f"{s.failed} failed")
+            ok = f"{s.ok}/{s.runs}" + (f" ({', '.join(trouble)})" if trouble else "")
+            table.add_row(
+                s.label,
+                fmt_params(s.params) if s.params else "-",
+                ok,
+                fmt_pct(s.train_mean, s.train_std),
+                fmt_pct(s.test_mean, s.test_std),
+                f"{s.time_mean_s:.2f}" if s.time_mean_s is not None else "-",
+                key=s.label,
+            )
+        title = COLUMNS[self.sort_column][0]
+        self.query_one("#results-table", DataTable).border_title = f"sorted by {title}"
+
+    def _resort(self) -> None:
+        self.fill_table()
+        self.query_one("#rounds-plot", RoundsPlot).show_rounds(self.rounds())
+
+    def action_sort_next(self) -> None:
+        self.sort_column = (self.sort_column + 1) % len(COLUMNS)
+        self.reverse = False
+        self._resort()
+
+    def action_sort_reverse(self) -> None:
+        self.reverse = not self.reverse
+        self._resort()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        index = event.column_index
+        if index == self.sort_column:
+            self.reverse = not self.reverse
+        else:
+            self.sort_column, self.reverse = index, False
+        self._resort()
+
+    def action_open_results(self) -> None:
+        self.app.action_open_results()
+
+    def action_new_bench(self) -> None:
+        self.app.back_to_setup()

@@ -1,0 +1,351 @@
+"""Set-up screen: pick contestants, fill the settings form, see the data source, start.
+
+Torch, the registry and the data load lazily in thread workers after the screen is up, so
+the app starts at once; parameter counts fill in as they are computed (once per process).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.validation import ValidationResult, Validator
+from textual.widgets import Button, Footer, Header, Input, Label, Select, SelectionList, Static
+from textual.widgets.selection_list import Selection
+
+from digitduel.tui.form import (
+    FIELDS,
+    PresetChoice,
+    build_plan,
+    field_message,
+    format_value,
+    parse_value,
+    preset_choice,
+)
+
+_PARAMS: dict[str, int] = {}  # model name -> parameter count, computed once per process
+
+
+class SchemaValidator(Validator):
+    """An Input validator that asks the settings schema (check_field) about one key."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+
+    def validate(self, value: str) -> ValidationResult:
+        message = field_message(self.key, value)
+        return self.failure(message) if message else self.success()
+
+
+def fmt_params(n: int | None) -> str:
+    if n is None:
+        return "…"
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else str(n)
+
+
+class SetupScreen(Screen):
+    DEFAULT_CSS = """
+    SetupScreen #body { height: 1fr; }
+    SetupScreen #left { width: 40%; min-width: 30; }
+    SetupScreen #models { height: 1fr; border: round $primary; padding: 0; }
+    SetupScreen #form { width: 1fr; border: round $primary; padding: 0 1; }
+    SetupScreen .row { height: 1; }
+    SetupScreen .row Label { width: 14; }
+    SetupScreen .row Input, SetupScreen .row Select { width: 1fr; max-width: 30; }
+    SetupScreen .row Input.-invalid { background: $error 40%; }
+    SetupScreen .msg { color: $error; height: auto; display: none; padding-left: 14; }
+    SetupScreen .msg.shown { display: block; }
+    SetupScreen #bottom { height: 3; }
+    SetupScreen #status { width: 1fr; height: 3; padding: 0 1; color: $text-muted; }
+    SetupScreen #start { width: 14; margin: 1 1 0 0; }
+    """
+
+    BINDINGS = [
+        Binding("ctrl+r", "start", "Start", priority=True),
+        Binding("ctrl+l", "load_preset", "Preset"),
+        Binding("ctrl+o", "open_results", "Open results"),
+        Binding("ctrl+t", "toggle_all", "All/none"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.preset: PresetChoice | None = None
+        self.registry_ready = False
+        self.registry_error: str | None = None
+        self.mnist: Any = None  # the loaded MnistData, handed to the bench
+        self.data_line = "data: loading…"
+        self.data_notes: list[str] = []
+        self.problem: str | None = None  # why Start is disabled, or a plan error
+
+    # -- layout ------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield SelectionList[str](id="models")
+            with VerticalScroll(id="form"):
+                for f in FIELDS:
+                    with Horizontal(classes="row"):
+                        yield Label(f.label)
+                        if f.kind == "choice":
+                            yield Select(
+                                [(c, c) for c in f.choices],
+                                prompt=f.hint,
+                                id=f"f-{f.key}",
+                                compact=True,
+                            )
+                        else:
+                            yield Input(
+                                placeholder=f.hint,
+                                id=f"f-{f.key}",
+                                validators=[SchemaValidator(f.key)],
+                                validate_on=["changed", "blur"],
+                                compact=True,
+                            )
+                    yield Static("", id=f"m-{f.key}", classes="msg", markup=False)
+                with Horizontal(classes="row"):
+                    yield Label("device")
+                    yield Select(
+                        [("auto", "auto"), ("cpu", "cpu")],
+                        value="auto",
+                        id="f-device",
+                        allow_blank=False,
+                        compact=True,
+                    )
+        with Horizontal(id="bottom"):
+            yield Static(self.data_line, id="status", markup=False)
+            yield Button("Start", id="start", variant="success", disabled=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "digitduel"
+        self.sub_title = "set-up"
+        models = self.query_one("#models", SelectionList)
+        models.border_title = "contestants (space: pick)"
+        self.query_one("#form").border_title = "settings (empty: model's recipe)"
+        self.load_registry()
+        self.load_data()
+        self.refresh_state()
+
+    # -- workers: registry, parameter counts, devices, data -----------------------------------
+    @work(thread=True, exclusive=True, group="registry", exit_on_error=False)
+    def load_registry(self) -> None:
+        from digitduel.models.registry import REPORTS, list_specs
+
+        specs = list_specs()
+        groups = [(r, title, [s for s in specs if s.report == r]) for r, title in REPORTS.items()]
+        self.app.call_from_thread(self._fill_models, groups)
+        if self.app.preset_arg:
+            self.app.call_from_thread(self.apply_preset, self.app.preset_arg)
+        self.app.call_from_thread(self._fill_devices, available_devices())
+        for spec in specs:  # ~30 models: a few seconds in all, so after the list is usable
+            if spec.name not in _PARAMS:
+                try:
+                    _PARAMS[spec.name] = spec.param_count()
+                except Exception:  # noqa: BLE001 - a broken model shows "…", the bench says why
+                    continue
+            self.app.call_from_thread(self._show_params, spec.name)
+
+    @work(thread=True, exclusive=True, group="data", exit_on_error=False)
+    def load_data(self) -> None:
+        from digitduel.data import load_mnist
+
+        notes: list[str] = []
+        app = self.app
+        try:
+            mnist = load_mnist(
+                app.data_dir, offline=True if app.offline else None, on_note=notes.append
+            )
+        except Exception as err:  # DataError: shown, and the bench will say it again
+            self.app.call_from_thread(self._show_data, None, f"data: {err}", notes)
+            return
+        self.app.call_from_thread(self._show_data, mnist, f"data: {mnist.describe()}", notes)
+
+    def on_worker_state_changed(self, event) -> None:
+        from textual.worker import WorkerState
+
+        if event.state == WorkerState.ERROR and event.worker.group == "registry":
+            self.registry_error = f"model registry failed: {event.worker.error}"
+            self.refresh_state()
+
+    def _fill_models(self, groups) -> None:
+        models = self.query_one("#models", SelectionList)
+        models.clear_options()
+        for report, title, specs in groups:
+            if not specs:
+                continue
+            models.add_option(Selection(f"── {title}", f"@{report}", disabled=True))
+            for spec in specs:
+                models.add_option(Selection(self._prompt(spec.name), spec.name))
+        self.registry_ready = True
+        self.refresh_state()
+
+    def _prompt(self, name: str) -> str:
+        return f"{name:<22} {fmt_params(_PARAMS.get(name)):>7}"
+
+    def _show_params(self, name: str) -> None:
+        models = self.query_one("#models", SelectionList)
+        try:
+            index = models._values[name]  # noqa: SLF001 - SelectionList keeps value -> index
+        except KeyError:
+            return
+        models.replace_option_prompt_at_index(index, self._prompt(name))
+
+    def _fill_devices(self, devices: list[str]) -> None:
+        select = self.query_one("#f-device", Select)
+        wanted = self.app.device_arg or select.value
+        select.set_options([(d, d) for d in devices])
+        select.value = wanted if wanted in devices else "auto"
+
+    def _show_data(self, mnist, line: str, notes: list[str]) -> None:
+        self.mnist, self.data_line, self.data_notes = mnist, line, notes
+        self.refresh_state()
+
+    # -- the form ------------------------------------------------------------------------
+    def form_values(self) -> tuple[dict[str, Any], dict[str, str]]:
+        """(typed values, messages of invalid fields) of every form field."""
+        values: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for f in FIELDS:
+            if f.kind == "choice":
+                v = self.query_one(f"#f-{f.key}", Select).value
+                values[f.key] = None if v is Select.NULL else v
+                continue
+            text = self.query_one(f"#f-{f.key}", Input).value
+            try:
+                values[f.key] = parse_value(f.key, text)
+            except ValueError as err:
+                errors[f.key] = str(err)
+        return values, errors
+
+    def picked(self) -> list[str]:
+        chosen = self.query_one("#models", SelectionList).selected
+        return [m for m in chosen if not m.startswith("@")]
+
+    def refresh_state(self) -> None:
+        """Field messages, the status lines and whether Start is enabled."""
+        _values, errors = self.form_values()
+        for f in FIELDS:
+            msg = self.query_one(f"#m-{f.key}", Static)
+            text = errors.get(f.key)
+            msg.update(f"{f.label}: {text}" if text else "")
+            msg.set_class(bool(text), "shown")
+        picked = self.picked()
+        if self.registry_error:
+            self.problem = self.registry_error
+        elif not self.registry_ready:
+            self.problem = "loading the model registry…"
+        elif errors:
+            first = next(iter(errors))
+            self.problem = f"fix {first}: {errors[first]}"
+        elif not picked:
+            self.problem = "pick at least one contestant"
+        else:
+            self.problem = None
+        self.query_one("#start", Button).disabled = self.problem is not None
+        preset = f"preset {self.preset.name}; " if self.preset else ""
+        what = self.problem or f"{preset}{len(picked)} contestant(s) picked: ctrl+r to start"
+        notes = f"\n{self.data_notes[-1]}" if self.data_notes else ""
+        self.query_one("#status", Static).update(f"{what}\n{self.data_line}{notes}")
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(SelectionList.SelectedChanged)
+    def _changed(self) -> None:
+        self.refresh_state()
+
+    # -- presets -------------------------------------------------------------------------
+    def apply_preset(self, name_or_path: str) -> None:
+        """Fill the form and the selection from a preset (ConfigError: shown, form kept)."""
+        try:
+            choice = preset_choice(name_or_path)
+        except Exception as err:  # ConfigError: a bad preset file is one line
+            self.notify(str(err), severity="error", timeout=8)
+            return
+        self.preset = choice
+        for f in FIELDS:
+            value = choice.values.get(f.key)
+            if f.kind == "choice":
+                select = self.query_one(f"#f-{f.key}", Select)
+                if value is None:
+                    select.clear()
+                else:
+                    select.value = value
+            else:
+                self.query_one(f"#f-{f.key}", Input).value = format_value(f.key, value)
+        models = self.query_one("#models", SelectionList)
+        models.deselect_all()
+        missing = []
+        for m in choice.models:
+            if m in models._values:  # noqa: SLF001
+                models.select(m)
+            else:
+                missing.append(m)
+        if missing:
+            self.notify(f"preset models not registered: {', '.join(missing)}", severity="warning")
+        self.notify(f"preset {choice.name} loaded")
+        self.refresh_state()
+
+    def action_load_preset(self) -> None:
+        from digitduel.tui.dialogs import PresetDialog
+
+        self.app.push_screen(PresetDialog(), self._preset_picked)
+
+    def _preset_picked(self, name: str | None) -> None:
+        if name:
+            self.apply_preset(name)
+
+    def action_open_results(self) -> None:
+        self.app.action_open_results()
+
+    def action_toggle_all(self) -> None:
+        models = self.query_one("#models", SelectionList)
+        if self.picked():
+            models.deselect_all()
+        else:
+            for value in list(models._values):  # noqa: SLF001
+                if not value.startswith("@"):
+                    models.select(value)
+
+    # -- start ---------------------------------------------------------------------------
+    @on(Button.Pressed, "#start")
+    def action_start(self) -> None:
+        self.refresh_state()
+        if self.problem is not None:
+            self.notify(self.problem, severity="warning")
+            return
+        values, _ = self.form_values()
+        app = self.app
+        try:
+            plan = build_plan(
+                self.picked(),
+                values,
+                device=str(self.query_one("#f-device", Select).value),
+                preset=self.preset,
+                data_dir=app.data_dir,
+                offline=app.offline,
+            )
+        except Exception as err:  # ConfigError (e.g. a model/loss mismatch): one line
+            self.query_one("#status", Static).update(f"cannot start: {err}")
+            self.notify(str(err), severity="error", timeout=10)
+            return
+        app.start_bench(plan, self.mnist, self.data_notes)
+
+
+def available_devices() -> list[str]:
+    """Devices this machine has: auto and cpu always, then each CUDA device and MPS."""
+    import torch
+
+    devices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    return devices
