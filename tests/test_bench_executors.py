@@ -20,11 +20,11 @@ from digitduel.training.events import EpochEnd, Note, RunEnded, RunStarted
 MNIST = synthetic_mnist()
 
 
-def _plan(models, rounds=2, epochs=1, executor="processes"):
+def _plan(models, rounds=2, epochs=1, executor="processes", jobs=2):
     return plan_for_models(
         list(models),
         train_overrides={"epochs": epochs},
-        bench_overrides={"rounds": rounds, "n_pairs": 50, "executor": executor, "jobs": 2},
+        bench_overrides={"rounds": rounds, "n_pairs": 50, "executor": executor, "jobs": jobs},
     )
 
 
@@ -114,7 +114,7 @@ def test_batched_without_its_module_falls_back_with_a_note(tmp_path, monkeypatch
 
     monkeypatch.setattr(builtins, "__import__", no_batched)
     events = []
-    plan = _plan([TINY], rounds=2, executor="batched")
+    plan = _plan([TINY], rounds=2, executor="batched", jobs=1)  # falls back to serial
     result = run_bench(plan, tmp_path / "r.json", on_event=events.append, mnist=MNIST)
     assert [r.status for r in result.runs] == ["ok", "ok"]
     notes = [e.message for e in events if isinstance(e, Note)]
@@ -123,7 +123,7 @@ def test_batched_without_its_module_falls_back_with_a_note(tmp_path, monkeypatch
 
 def test_batched_runs_batchable_contestants_and_reports_every_round(tmp_path):
     events = []
-    plan = _plan([TINY, TINY_DIGITS], rounds=2, epochs=2, executor="batched")
+    plan = _plan([TINY, TINY_DIGITS], rounds=2, epochs=2, executor="batched", jobs=1)
     result = run_bench(plan, tmp_path / "r.json", on_event=events.append, mnist=MNIST)
     assert len(result.runs) == 4 and {r.status for r in result.runs} == {"ok"}
     assert all(len(r.epochs) == 2 for r in result.runs)

@@ -60,7 +60,7 @@ def _wait_for_runs(jpath: Path, proc: subprocess.Popen) -> None:
 def test_kill_9_then_resume_ends_with_every_run_exactly_once(tmp_path, mnist_dir):
     out = tmp_path / "r.json"
     jpath = journal_path(out)
-    cmd = [sys.executable, "-c", CLI_WITH_FAKES, *_bench_args(out, mnist_dir, epochs=150)]
+    cmd = [sys.executable, "-c", CLI_WITH_FAKES, *_bench_args(out, mnist_dir, epochs=80)]
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_for_runs(jpath, proc)
@@ -79,7 +79,7 @@ def test_kill_9_then_resume_ends_with_every_run_exactly_once(tmp_path, mnist_dir
             sys.executable,
             "-c",
             CLI_WITH_FAKES,
-            *_bench_args(out, mnist_dir, epochs=150),
+            *_bench_args(out, mnist_dir, epochs=80),
             "--resume",
         ],
         env=_env(),
@@ -97,7 +97,7 @@ def test_kill_9_then_resume_ends_with_every_run_exactly_once(tmp_path, mnist_dir
 
 def test_ctrl_c_exits_130_keeping_finished_runs_then_show_reads_them(tmp_path, mnist_dir):
     out = tmp_path / "r.json"
-    cmd = [sys.executable, "-c", CLI_WITH_FAKES, *_bench_args(out, mnist_dir, epochs=150)]
+    cmd = [sys.executable, "-c", CLI_WITH_FAKES, *_bench_args(out, mnist_dir, epochs=80)]
     proc = subprocess.Popen(
         cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
