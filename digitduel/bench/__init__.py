@@ -1,32 +1,32 @@
 """The bench: contestants x rounds, trained through an executor, written as they finish.
 
-plan = plan_from_preset("quick", bench_overrides={"rounds": 1})
-result = run_bench(plan, "r.json", on_event=print)
-load_results("r.json").summary
+    plan = plan_from_preset("quick", bench_overrides={"rounds": 1})
+    result = run_bench(plan, "r.json", on_event=print)
+    load_results("r.json").summary
+
+Names load on first use, so `digitduel show` (results only) never imports torch.
 """
 
-from digitduel.bench.plan import (
-    BenchPlan,
-    Contestant,
-    ReportRow,
-    plan_for_all,
-    plan_for_models,
-    plan_from_preset,
-    round_seeds,
-)
-from digitduel.bench.results import BenchResult, RunRecord, load_results
-from digitduel.bench.runner import run_bench
+from importlib import import_module
 
-__all__ = [
-    "BenchPlan",
-    "BenchResult",
-    "Contestant",
-    "ReportRow",
-    "RunRecord",
-    "load_results",
-    "plan_for_all",
-    "plan_for_models",
-    "plan_from_preset",
-    "round_seeds",
-    "run_bench",
-]
+_EXPORTS = {
+    "BenchPlan": "plan",
+    "Contestant": "plan",
+    "ReportRow": "plan",
+    "plan_for_all": "plan",
+    "plan_for_models": "plan",
+    "plan_from_preset": "plan",
+    "round_seeds": "plan",
+    "BenchResult": "results",
+    "RunRecord": "results",
+    "load_results": "results",
+    "run_bench": "runner",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f"digitduel.bench.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'digitduel.bench' has no attribute {name!r}")

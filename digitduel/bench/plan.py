@@ -16,11 +16,9 @@ import hashlib
 import json
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from digitduel.errors import ConfigError
-from digitduel.models.registry import UnknownModelError, get_spec, list_specs
 from digitduel.settings import BenchSettings, SettingsError, TrainSettings, resolve_train
 
 
@@ -75,6 +73,8 @@ class BenchPlan(_Strict):
 
 def round_seeds(base_seed: int, round_index: int) -> tuple[int, int]:
     """(data_seed, init_seed) of a round: deterministic, independent across rounds."""
+    import numpy as np
+
     data_seed, init_seed = np.random.SeedSequence([base_seed, round_index]).generate_state(2)
     return int(data_seed) & 0x7FFFFFFF, int(init_seed) & 0x7FFFFFFF
 
@@ -87,6 +87,8 @@ def contestant_for(
     where: str = "",
 ) -> Contestant:
     """A contestant with settings resolved as recipe <- layers (later wins)."""
+    from digitduel.models.registry import UnknownModelError, get_spec
+
     try:
         spec = get_spec(model)
     except UnknownModelError as err:
@@ -166,6 +168,8 @@ def plan_for_models(
 
 def plan_for_all(**kwargs: Any) -> BenchPlan:
     """Every registered model with its report's recipe."""
+    from digitduel.models.registry import list_specs
+
     return plan_for_models([s.name for s in list_specs()], name="all", **kwargs)
 
 
