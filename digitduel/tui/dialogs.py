@@ -81,6 +81,8 @@ class PresetDialog(_PickDialog):
         options.clear_options()
         for name, description in found:
             options.add_option(Option(f"{name:<16} {description}", id=name))
+        if found:
+            options.highlighted = 0
 
 
 class OpenResultsDialog(_PickDialog):
@@ -100,5 +102,7 @@ class OpenResultsDialog(_PickDialog):
         )
         for path in files[:200]:
             options.add_option(Option(str(path), id=str(path)))
-        if not files:
+        if files:
+            options.highlighted = 0
+        else:
             options.add_option(Option(f"(no results files in {self.folder}/)", disabled=True))

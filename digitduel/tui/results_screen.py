@@ -13,11 +13,11 @@ from typing import Any
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Static
 
 from digitduel.tui.setup_screen import fmt_params
 from digitduel.tui.state import fmt_pct
-from digitduel.tui.widgets import RoundsPlot
+from digitduel.tui.widgets import RoundsPlot, TitleBar
 
 # (column title, summary attribute to sort by, largest first?)
 COLUMNS: tuple[tuple[str, str, bool], ...] = (
@@ -52,14 +52,16 @@ class ResultsScreen(Screen):
         self.reverse = False
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield TitleBar(id="title")
         yield Static(self._where(), id="where", markup=False)
         yield DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
         yield RoundsPlot(id="rounds-plot")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = f"results: {self.result.name} ({self.result.status})"
+        self.query_one("#title", TitleBar).show(
+            f"results of {self.result.name} ({self.result.status})"
+        )
         table = self.query_one("#results-table", DataTable)
         for title, _attr, _desc in COLUMNS:
             table.add_column(title, key=title)

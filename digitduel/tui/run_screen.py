@@ -20,13 +20,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, ProgressBar, RichLog, Static
+from textual.widgets import DataTable, Footer, ProgressBar, RichLog, Static
 from textual.worker import Worker, WorkerState
 
 from digitduel.tui.form import epochs_by_label
 from digitduel.tui.setup_screen import fmt_params
 from digitduel.tui.state import BenchState, fmt_duration, fmt_pct, mean_std
-from digitduel.tui.widgets import AccuracyPlot, LossPlot
+from digitduel.tui.widgets import AccuracyPlot, LossPlot, TitleBar
 
 REDRAW_S = 0.25  # how often the screen drains events and redraws
 LOG_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
@@ -35,13 +35,15 @@ LOG_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
 class RunScreen(Screen):
     DEFAULT_CSS = """
     RunScreen .line { height: 1; }
-    RunScreen .line Static { width: 1fr; }
+    RunScreen #bench-line, RunScreen #run-line {
+        width: 1fr; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
+    }
     RunScreen ProgressBar { width: auto; }
-    RunScreen ProgressBar Bar { width: 24; }
+    RunScreen ProgressBar Bar { width: 20; }
     RunScreen #plots { height: 1fr; min-height: 8; }
-    RunScreen #bottom { height: 9; }
-    RunScreen #live-table { width: 3fr; }
-    RunScreen #log { width: 2fr; border-left: solid $primary; }
+    RunScreen #bottom { height: 33%; min-height: 6; }
+    RunScreen #live-table { width: 2fr; }
+    RunScreen #log { width: 1fr; border-left: solid $primary; }
     """
 
     BINDINGS = [
@@ -62,10 +64,10 @@ class RunScreen(Screen):
         self.result: Any = None
         self.worker: Worker | None = None
         for note in notes:  # what the data load said on the set-up screen
-            self.state.apply_note(note)
+            self.state.apply_note(note, "warning")
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield TitleBar(id="title")
         with Horizontal(classes="line"):
             yield Static("", id="bench-line", markup=False)
             yield ProgressBar(id="bench-progress", show_eta=False)
@@ -81,9 +83,11 @@ class RunScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = f"running {self.plan.name} -> {self.out_path}"
+        self.query_one("#title", TitleBar).show(f"running {self.plan.name} -> {self.out_path}")
+        self.loss_plot = self.query_one("#loss-plot", LossPlot)
+        self.acc_plot = self.query_one("#acc-plot", AccuracyPlot)
         table = self.query_one("#live-table", DataTable)
-        table.add_columns("contestant", "params", "done", "test %", "train %", "s/run")
+        table.add_columns("contestant", "params", "done", "test %", "s/run")
         self.worker = self.run_bench_worker()
         self.set_interval(REDRAW_S, self.drain)
         self.redraw()
@@ -156,8 +160,10 @@ class RunScreen(Screen):
                 f"  test {fmt_pct(last)}%{status}  ({len(st.in_flight)} in flight)"
             )
             earlier = st.finished_rounds(run.key.contestant, exclude=run.key)
-            self.query_one("#loss-plot", LossPlot).show_runs(run, earlier)
-            self.query_one("#acc-plot", AccuracyPlot).show_runs(run, earlier)
+            self.loss_plot.show_runs(run, earlier)
+            self.acc_plot.show_runs(run, earlier)
+        elif st.status in ("starting", "running"):
+            self.query_one("#run-line", Static).update("loading data, starting the first run…")
         self._fill_table()
         self.refresh_clock()
 
@@ -175,7 +181,6 @@ class RunScreen(Screen):
         table.clear()
         for label, row in self.state.rows.items():
             test = fmt_pct(*mean_std(row.test))
-            train = fmt_pct(*mean_std(row.train))
             t, _ = mean_std(row.times)
             done = f"{row.done}/{self.state.rounds}"
             if row.diverged or row.failed:
@@ -185,7 +190,6 @@ class RunScreen(Screen):
                 fmt_params(row.params) if row.params else "-",
                 done,
                 test,
-                train,
                 f"{t:.1f}" if t is not None else "-",
                 key=label,
             )

@@ -13,8 +13,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
+from textual.strip import Strip
 from textual.validation import ValidationResult, Validator
-from textual.widgets import Button, Footer, Header, Input, Label, Select, SelectionList, Static
+from textual.widgets import Button, Footer, Input, Label, OptionList, Select, SelectionList, Static
+from textual.widgets.option_list import OptionDoesNotExist
 from textual.widgets.selection_list import Selection
 
 from digitduel.tui.form import (
@@ -26,6 +28,7 @@ from digitduel.tui.form import (
     parse_value,
     preset_choice,
 )
+from digitduel.tui.widgets import TitleBar
 
 _PARAMS: dict[str, int] = {}  # model name -> parameter count, computed once per process
 
@@ -46,6 +49,30 @@ def fmt_params(n: int | None) -> str:
     if n is None:
         return "…"
     return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else str(n)
+
+
+class ModelList(SelectionList[str]):
+    """Contestants grouped by report: a group's heading is a disabled option drawn without a
+    checkbox (values starting with "@"); model options have the model's name as id."""
+
+    def render_line(self, y: int) -> Strip:
+        try:
+            option = self.get_option_at_index(self.scroll_offset.y + y)
+        except OptionDoesNotExist:
+            return super().render_line(y)
+        if option.disabled:  # a heading: OptionList's plain line, no checkbox
+            return OptionList.render_line(self, y).extend_cell_length(self.size.width)
+        return super().render_line(y)
+
+    def has_model(self, name: str) -> bool:
+        try:
+            self.get_option(name)
+        except OptionDoesNotExist:
+            return False
+        return True
+
+    def model_names(self) -> list[str]:
+        return [o.value for o in self.options if not o.value.startswith("@")]
 
 
 class SetupScreen(Screen):
@@ -84,11 +111,11 @@ class SetupScreen(Screen):
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield TitleBar(id="title")
         with Horizontal(id="body"):
             with Vertical(id="left"):
-                yield SelectionList[str](id="models")
-            with VerticalScroll(id="form"):
+                yield ModelList(id="models")
+            with VerticalScroll(id="form", can_focus=False):
                 for f in FIELDS:
                     with Horizontal(classes="row"):
                         yield Label(f.label)
@@ -123,8 +150,7 @@ class SetupScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = "digitduel"
-        self.sub_title = "set-up"
+        self.query_one("#title", TitleBar).show("set-up: pick contestants, settings, ctrl+r")
         models = self.query_one("#models", SelectionList)
         models.border_title = "contestants (space: pick)"
         self.query_one("#form").border_title = "settings (empty: model's recipe)"
@@ -181,20 +207,23 @@ class SetupScreen(Screen):
                 continue
             models.add_option(Selection(f"── {title}", f"@{report}", disabled=True))
             for spec in specs:
-                models.add_option(Selection(self._prompt(spec.name), spec.name))
+                models.add_option(Selection(self._prompt(spec.name), spec.name, id=spec.name))
         self.registry_ready = True
+        if self.focused is None or self.focused is models:
+            models.focus()
+            names = models.model_names()
+            if names:
+                models.highlighted = models.get_option_index(names[0])
         self.refresh_state()
 
     def _prompt(self, name: str) -> str:
-        return f"{name:<22} {fmt_params(_PARAMS.get(name)):>7}"
+        # the count first: names run from 8 to ~40 characters, and a narrow list cuts the end
+        return f"{fmt_params(_PARAMS.get(name)):>6}  {name}"
 
     def _show_params(self, name: str) -> None:
         models = self.query_one("#models", SelectionList)
-        try:
-            index = models._values[name]  # noqa: SLF001 - SelectionList keeps value -> index
-        except KeyError:
-            return
-        models.replace_option_prompt_at_index(index, self._prompt(name))
+        if models.has_model(name):
+            models.replace_option_prompt(name, self._prompt(name))
 
     def _fill_devices(self, devices: list[str]) -> None:
         select = self.query_one("#f-device", Select)
@@ -282,7 +311,7 @@ class SetupScreen(Screen):
         models.deselect_all()
         missing = []
         for m in choice.models:
-            if m in models._values:  # noqa: SLF001
+            if models.has_model(m):
                 models.select(m)
             else:
                 missing.append(m)
@@ -308,9 +337,8 @@ class SetupScreen(Screen):
         if self.picked():
             models.deselect_all()
         else:
-            for value in list(models._values):  # noqa: SLF001
-                if not value.startswith("@"):
-                    models.select(value)
+            for name in models.model_names():
+                models.select(name)
 
     # -- start ---------------------------------------------------------------------------
     @on(Button.Pressed, "#start")
@@ -320,21 +348,35 @@ class SetupScreen(Screen):
             self.notify(self.problem, severity="warning")
             return
         values, _ = self.form_values()
+        self.query_one("#start", Button).disabled = True
+        self.query_one("#status", Static).update("preparing the bench…")
+        device = str(self.query_one("#f-device", Select).value)
+        self.prepare_plan(self.picked(), values, device)
+
+    @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
+    def prepare_plan(self, models: list[str], values: dict[str, Any], device: str) -> None:
+        """Build the plan off the UI thread: the first one imports the engine and runs a
+        two-sample forward per contestant (the model/loss check), a second or two."""
         app = self.app
         try:
             plan = build_plan(
-                self.picked(),
+                models,
                 values,
-                device=str(self.query_one("#f-device", Select).value),
+                device=device,
                 preset=self.preset,
                 data_dir=app.data_dir,
                 offline=app.offline,
             )
         except Exception as err:  # ConfigError (e.g. a model/loss mismatch): one line
-            self.query_one("#status", Static).update(f"cannot start: {err}")
-            self.notify(str(err), severity="error", timeout=10)
+            app.call_from_thread(self._cannot_start, str(err))
             return
-        app.start_bench(plan, self.mnist, self.data_notes)
+        app.call_from_thread(app.start_bench, plan, self.mnist, self.data_notes)
+        app.call_from_thread(self.refresh_state)
+
+    def _cannot_start(self, message: str) -> None:
+        self.refresh_state()
+        self.query_one("#status", Static).update(f"cannot start: {message}\n{self.data_line}")
+        self.notify(message, severity="error", timeout=10)
 
 
 def available_devices() -> list[str]:

@@ -128,6 +128,8 @@ class BenchState:
         self.rows = {c: ContestantRow(c) for c in self.contestants}
         self.status = "running"
         self.started_at = self.clock()
+        more = f", {e.done_runs} already done" if e.done_runs else ""
+        self._log("info", f"{len(e.contestants)} contestants x {e.rounds} rounds{more}")
         if e.total_runs:
             # Resumed runs are not trained again: keep them out of the ETA.
             self.epochs_skipped = round(self.epochs_planned() * e.done_runs / e.total_runs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from digitduel.tui.state import RunView
@@ -17,6 +18,22 @@ LIVE = "cyan+"
 TRAIN = "orange+"
 FAINT = "gray"
 MEAN = "green+"
+
+
+class TitleBar(Static):
+    """One line at the top: app name and where we are. (Textual's Header can raise while
+    a screen is swapped out just as the app exits; this cannot.)"""
+
+    DEFAULT_CSS = """
+    TitleBar { dock: top; height: 1; background: $panel; color: $foreground;
+               text-style: bold; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
+    def __init__(self, text: str = "digitduel", **kwargs) -> None:
+        super().__init__(text, markup=False, **kwargs)
+
+    def show(self, where: str) -> None:
+        self.update(f"digitduel · {where}")
 
 
 class _Plot(PlotextPlot):
@@ -49,6 +66,15 @@ def _log_loss(curve) -> tuple[list[int], list[float]]:
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
+def _epoch_ticks(plt, runs: list[RunView | None]) -> None:
+    """Whole epochs on the x axis (plotext would label 1.25, 1.5, ...)."""
+    n = max((len(r.curve.test_accuracy) for r in runs if r is not None), default=0)
+    if n:
+        step = max(1, -(-n // 6))
+        plt.xticks(list(range(1, n + 1, step)))
+    plt.xlabel("epoch")
+
+
 class LossPlot(_Plot):
     """log10(train loss) per epoch: the run in flight bright, earlier rounds faint."""
 
@@ -62,7 +88,7 @@ class LossPlot(_Plot):
         if live is not None:
             self._line("live", *_log_loss(live.curve), LIVE, "this run")
             self.plt.title(f"log10 loss: {live.key.contestant} r{live.key.round + 1}")
-        self.plt.xlabel("epoch")
+        _epoch_ticks(self.plt, [live, *earlier])
         self.refresh()
 
 
@@ -83,7 +109,7 @@ class AccuracyPlot(_Plot):
             xs = list(range(1, len(c.test_accuracy) + 1))
             self._line("train", xs, [100 * v for v in c.train_accuracy], TRAIN, "train")
             self._line("test", xs, [100 * v for v in c.test_accuracy], LIVE, "test")
-        self.plt.xlabel("epoch")
+        _epoch_ticks(self.plt, [live, *earlier])
         self.refresh()
 
 
@@ -114,5 +140,10 @@ class RoundsPlot(_Plot):
         if ticks:
             self.plt.yticks(ticks, labels)
             self.plt.ylim(0.5, n + 0.5)
+        every = [100 * a for _label, accs in rows for a in accs]
+        if every:  # room either side, so the best and worst rounds are not on the frame
+            lo, hi = min(every), max(every)
+            pad = max(0.5, 0.05 * (hi - lo))
+            self.plt.xlim(lo - pad, hi + pad)
         self.plt.xlabel("test accuracy %")
         self.refresh()

@@ -1,0 +1,283 @@
+"""The TUI driven by Textual's Pilot, as a user would: fill the form, start, watch, cancel,
+quit, open results. Tiny models (test_engine_fakes) on real MNIST digits, 40 pairs, so every
+bench here takes a second or two."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+
+import pytest
+import test_engine_fakes as fakes
+from textual.widgets import Button, DataTable, Input, Select, SelectionList, Static
+from typer.testing import CliRunner
+
+from digitduel.bench import load_results
+from digitduel.cli.main import app as cli_app
+from digitduel.tui.app import DigitduelApp
+from digitduel.tui.results_screen import ResultsScreen
+from digitduel.tui.run_screen import RunScreen
+from digitduel.tui.setup_screen import SetupScreen
+
+SIZE = (100, 32)
+
+
+@pytest.fixture(autouse=True)
+def _models_or_fakes(monkeypatch):
+    # TEMPORARY until the model zoo lands: the registry then has only the test fakes.
+    from digitduel.models import registry
+
+    try:
+        registry._load_all()
+    except ImportError:
+        monkeypatch.setattr(registry, "_load_all", lambda: None)
+
+
+async def until(pilot, condition, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def ready_setup(pilot) -> SetupScreen:
+    app = pilot.app
+    await until(pilot, lambda: isinstance(app.screen, SetupScreen), what="set-up screen")
+    screen = app.screen
+    await until(pilot, lambda: screen.registry_ready and screen.mnist is not None, what="registry")
+    return screen
+
+
+async def type_into(pilot, screen, key: str, text: str) -> None:
+    field = screen.query_one(f"#f-{key}", Input)
+    field.focus()
+    field.value = ""
+    await pilot.press(*text)
+
+
+async def pick(pilot, screen, *models: str) -> None:
+    """Select contestants with the keyboard: highlight each one, press space."""
+    sl = screen.query_one("#models", SelectionList)
+    sl.focus()
+    for name in models:
+        sl.highlighted = sl.get_option_index(name)
+        await pilot.press("space")
+
+
+async def fill_tiny(pilot, screen, *, rounds="1", epochs="1", executor="serial") -> None:
+    await pick(pilot, screen, fakes.TINY, fakes.TINY_DIGITS)
+    await type_into(pilot, screen, "rounds", rounds)
+    await type_into(pilot, screen, "epochs", epochs)
+    await type_into(pilot, screen, "n_pairs", "40")
+    screen.query_one("#f-executor", Select).value = executor
+    await pilot.pause()
+
+
+@pytest.fixture
+def make_app(tmp_path, mnist_dir):
+    def make(**kwargs) -> DigitduelApp:
+        return DigitduelApp(
+            data_dir=str(mnist_dir), out_dir=tmp_path, out_path=tmp_path / "r.json", **kwargs
+        )
+
+    return make
+
+
+def test_fill_start_watch_and_find_results_saved(make_app, tmp_path):
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await ready_setup(pilot)
+            assert "5000 train, 10000 test" in screen.data_line
+            await fill_tiny(pilot, screen, executor="serial")
+            assert not screen.query_one("#start", Button).disabled
+            await pilot.press("ctrl+r")
+            await until(pilot, lambda: isinstance(app.screen, RunScreen), what="run screen")
+            run = app.screen
+            await until(pilot, lambda: isinstance(app.screen, ResultsScreen), what="results")
+            # the live screen received the epochs: plots drew them, the table has the rows
+            assert run.loss_plot.drawn.get("live", 0) >= 1
+            assert run.acc_plot.drawn.get("test", 0) >= 1
+            assert {r.label: r.ok for r in run.state.rows.values()} == {
+                fakes.TINY: 1,
+                fakes.TINY_DIGITS: 1,
+            }
+            assert run.state.status == "finished"
+            results = app.screen
+            await pilot.pause(0.2)
+            table = results.query_one("#results-table", DataTable)
+            assert table.row_count == 2
+            assert results.query_one("#rounds-plot").drawn["rounds"] == 2
+            assert str(tmp_path / "r.json") in str(results.query_one("#where", Static).render())
+
+    asyncio.run(scenario())
+    saved = load_results(tmp_path / "r.json")
+    assert saved.status == "finished" and len(saved.runs) == 2
+    assert saved.bench.n_pairs == 40
+    assert {c.settings.epochs for c in saved.contestants} == {1}
+
+
+@pytest.mark.slow
+def test_worker_processes_run_inside_the_tui(make_app, tmp_path):
+    """The processes executor (auto's choice on a multi-core CPU) under Textual, whose
+    sys.stderr has no file descriptor: multiprocessing's resource tracker must still start."""
+
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await ready_setup(pilot)
+            await fill_tiny(pilot, screen, executor="processes")
+            await pilot.press("ctrl+r")
+            await until(pilot, lambda: isinstance(app.screen, RunScreen), what="run screen")
+            run = app.screen
+            await until(
+                pilot,
+                lambda: isinstance(app.screen, ResultsScreen) or run.state.status == "failed",
+                timeout=60,
+            )
+            assert run.state.status == "finished", list(run.state.log)
+            await pilot.pause(0.2)
+
+    asyncio.run(scenario())
+    saved = load_results(tmp_path / "r.json")
+    assert saved.environment.executor == "processes"
+    assert [r.status for r in saved.runs] == ["ok", "ok"]
+
+
+def test_invalid_values_are_flagged_as_typed_and_block_start(make_app):
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await ready_setup(pilot)
+            start = screen.query_one("#start", Button)
+            assert start.disabled  # nobody picked yet
+            await pick(pilot, screen, fakes.TINY)
+            assert not start.disabled
+            await type_into(pilot, screen, "lr", "-1")
+            lr = screen.query_one("#f-lr", Input)
+            message = screen.query_one("#m-lr", Static)
+            assert lr.has_class("-invalid")
+            assert message.has_class("shown") and "greater than 0" in str(message.render())
+            assert start.disabled
+            await pilot.press("ctrl+r")  # refused: still on the set-up screen
+            assert app.screen is screen
+            await type_into(pilot, screen, "epochs", "2.5")
+            assert "whole number" in str(screen.query_one("#m-epochs", Static).render())
+            await type_into(pilot, screen, "lr", "0.01")
+            await type_into(pilot, screen, "epochs", "3")
+            assert not lr.has_class("-invalid") and not message.has_class("shown")
+            assert not start.disabled
+
+    asyncio.run(scenario())
+
+
+def test_cancel_mid_run_keeps_finished_runs(make_app, tmp_path):
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await ready_setup(pilot)
+            await fill_tiny(pilot, screen, rounds="2", epochs="100")
+            await pilot.press("ctrl+r")
+            await until(pilot, lambda: isinstance(app.screen, RunScreen), what="run screen")
+            run = app.screen
+            await until(pilot, lambda: run.state.done_runs >= 1, what="a finished run")
+            await pilot.press("c")
+            await until(pilot, lambda: isinstance(app.screen, ResultsScreen), what="results")
+            assert run.state.status == "cancelled"
+            assert any("cancel" in line for _lvl, line in run.state.log)
+            await pilot.pause(0.2)
+
+    asyncio.run(scenario())
+    saved = load_results(tmp_path / "r.json")
+    assert saved.status == "cancelled"
+    assert 1 <= len(saved.runs) < 4
+    assert all(r.status == "ok" for r in saved.runs)
+
+
+def test_quit_mid_training_is_prompt_and_leaves_a_valid_file(make_app, tmp_path):
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await ready_setup(pilot)
+            await fill_tiny(pilot, screen, rounds="3", epochs="5000")
+            await pilot.press("ctrl+r")
+            await until(pilot, lambda: isinstance(app.screen, RunScreen), what="run screen")
+            run = app.screen
+            await until(pilot, lambda: run.state.epochs_done >= 2, what="training")
+            t0 = time.monotonic()
+            await pilot.press("ctrl+q")
+            await until(pilot, lambda: not run.running, timeout=5, what="runner to stop")
+            return time.monotonic() - t0
+
+    took = asyncio.run(scenario())
+    assert took < 2.0
+    saved = load_results(tmp_path / "r.json")
+    assert saved.status == "cancelled"
+
+
+def test_open_an_earlier_results_file_and_sort_it(make_app, tmp_path):
+    from digitduel.bench import plan_for_models, run_bench
+
+    plan = plan_for_models(
+        [fakes.TINY, fakes.TINY_DIGITS],
+        train_overrides={"epochs": 1},
+        bench_overrides={"rounds": 2, "n_pairs": 40, "executor": "serial"},
+    )
+    old = tmp_path / "old.json"
+    run_bench(plan, old, mnist=fakes.synthetic_mnist(200, 200))
+
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await ready_setup(pilot)
+            await pilot.press("ctrl+o")
+            await pilot.pause(0.1)
+            await pilot.press("enter")  # the newest file in the results folder: old.json
+            await until(pilot, lambda: isinstance(app.screen, ResultsScreen), what="results")
+            results = app.screen
+            await pilot.pause(0.1)
+            table = results.query_one("#results-table", DataTable)
+            assert table.row_count == 2
+            assert results.query_one("#rounds-plot").drawn["rounds"] == 4
+            await pilot.press("s", "s")  # test %, s/run, then contestant
+            names = [table.get_row_at(i)[0] for i in range(2)]
+            assert names == sorted(names)
+            await pilot.press("S")
+            assert [table.get_row_at(i)[0] for i in range(2)] == sorted(names, reverse=True)
+
+    asyncio.run(scenario())
+
+
+def test_preset_option_starts_with_the_preset_loaded(make_app):
+    from digitduel.models.registry import list_specs
+
+    if "sgd-convnet" not in {s.name for s in list_specs()}:
+        pytest.skip("the quick preset's models are not registered yet")
+
+    async def scenario():
+        app = make_app(preset="quick")
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await ready_setup(pilot)
+            await until(pilot, lambda: screen.preset is not None, what="preset")
+            assert set(screen.picked()) == {"sgd-convnet", "sgd-ws-aux", "jomeau-digit"}
+            assert screen.query_one("#f-epochs", Input).value == "10"
+            assert screen.query_one("#f-rounds", Input).value == "2"
+            assert not screen.query_one("#start", Button).disabled
+
+    asyncio.run(scenario())
+
+
+def test_cli_refuses_bad_options_in_one_line():
+    runner = CliRunner()
+    bad_device = runner.invoke(cli_app, ["tui", "--device", "tpu"])
+    assert bad_device.exit_code == 2 and "error: --device 'tpu'" in bad_device.output
+    bad_preset = runner.invoke(cli_app, ["tui", "--preset", "no-such-preset"])
+    assert bad_preset.exit_code == 2 and "unknown preset" in bad_preset.output
+    assert "Traceback" not in bad_device.output + bad_preset.output
+    helped = subprocess.run(
+        [sys.executable, "-m", "digitduel", "tui", "--help"], capture_output=True, text=True
+    )
+    assert helped.returncode == 0 and "--preset" in helped.stdout
