@@ -149,9 +149,15 @@ def test_worker_processes_run_inside_the_tui(make_app, tmp_path):
 
 def test_invalid_values_are_flagged_as_typed_and_block_start(make_app):
     async def scenario():
-        app = make_app()
+        app = make_app(device="cpu")
         async with app.run_test(size=SIZE) as pilot:
             screen = await ready_setup(pilot)
+            device = screen.query_one("#f-device", Select)
+            await until(pilot, lambda: device.value == "cpu", what="--device cpu chosen")
+            # only devices this machine has (plus auto)
+            assert {v for _p, v in device._options} <= {"auto", "cpu", "cuda", "mps"} | {
+                f"cuda:{i}" for i in range(16)
+            }
             start = screen.query_one("#start", Button)
             assert start.disabled  # nobody picked yet
             await pick(pilot, screen, fakes.TINY)
@@ -266,6 +272,14 @@ def test_preset_option_starts_with_the_preset_loaded(make_app):
             assert screen.query_one("#f-epochs", Input).value == "10"
             assert screen.query_one("#f-rounds", Input).value == "2"
             assert not screen.query_one("#start", Button).disabled
+            # another preset through the dialog (a name or a path typed in its input)
+            await pilot.press("ctrl+l")
+            await pilot.pause(0.1)
+            app.screen.query_one("#path", Input).focus()
+            await pilot.press(*"jomeau", "enter")
+            await until(pilot, lambda: screen.preset.name == "jomeau", what="jomeau preset")
+            assert "jomeau-simple" in screen.picked() and "sgd-convnet" not in screen.picked()
+            assert screen.query_one("#f-loss", Select).value == "mse"
 
     asyncio.run(scenario())
 

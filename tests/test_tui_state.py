@@ -146,3 +146,28 @@ def test_durations_and_percentages_read_well():
     assert fmt_duration(75) == "1:15" and fmt_duration(3725) == "1:02:05"
     assert fmt_duration(None) == "-" and fmt_pct(None) == "-"
     assert fmt_pct(0.973) == "97.30"
+
+
+def test_the_form_builds_the_plan_the_cli_would():
+    from digitduel.bench import plan_for_models, plan_from_preset
+    from digitduel.tui.form import build_plan, preset_choice
+
+    quick = preset_choice("quick")
+    assert quick.values == {"epochs": 10, "rounds": 2}
+    # the preset's models as picked, one field changed: the preset with that override
+    plan = build_plan(
+        list(quick.models), {**quick.values, "epochs": 3, "n_pairs": 40}, preset=quick
+    )
+    cli = plan_from_preset(
+        "quick", train_overrides={"epochs": 3}, bench_overrides={"n_pairs": 40, "device": "auto"}
+    )
+    assert plan.model_dump() == cli.model_dump()
+    # another selection: those models with their recipes, plus every filled field
+    plan = build_plan(["sgd-convnet"], {"lr": 0.01, "rounds": 3}, preset=quick)
+    assert plan.preset is None and plan.bench.rounds == 3
+    cli = plan_for_models(
+        ["sgd-convnet"],
+        train_overrides={"lr": 0.01},
+        bench_overrides={"rounds": 3, "device": "auto"},
+    )
+    assert plan.model_dump() == cli.model_dump()

@@ -42,6 +42,7 @@ class ResultsScreen(Screen):
         Binding("S", "sort_reverse", "Reverse", show=False),
         Binding("o", "open_results", "Open file"),
         Binding("n", "new_bench", "New bench"),
+        Binding("q", "app.quit", "Quit", show=False),
     ]
 
     def __init__(self, result: Any, path: Path | str) -> None:
