@@ -15,8 +15,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from digitduel.tui.setup_screen import fmt_params
-from digitduel.tui.state import fmt_pct
+from digitduel.tui.state import fmt_params, fmt_pct
 from digitduel.tui.widgets import RoundsPlot, TitleBar
 
 # (column title, summary attribute to sort by, largest first?)

@@ -24,8 +24,7 @@ from textual.widgets import DataTable, Footer, ProgressBar, RichLog, Static
 from textual.worker import Worker, WorkerState
 
 from digitduel.tui.form import epochs_by_label
-from digitduel.tui.setup_screen import fmt_params
-from digitduel.tui.state import BenchState, fmt_duration, fmt_pct, mean_std
+from digitduel.tui.state import BenchState, fmt_duration, fmt_params, fmt_pct, mean_std
 from digitduel.tui.widgets import AccuracyPlot, LossPlot, TitleBar
 
 REDRAW_S = 0.25  # how often the screen drains events and redraws

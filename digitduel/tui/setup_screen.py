@@ -13,66 +13,22 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.strip import Strip
-from textual.validation import ValidationResult, Validator
-from textual.widgets import Button, Footer, Input, Label, OptionList, Select, SelectionList, Static
-from textual.widgets.option_list import OptionDoesNotExist
+from textual.widgets import Button, Footer, Input, Label, Select, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from digitduel.tui.form import (
     FIELDS,
     PresetChoice,
     build_plan,
-    field_message,
     format_value,
     parse_value,
     preset_choice,
 )
+from digitduel.tui.pickers import ModelList, SchemaValidator, available_devices
+from digitduel.tui.state import fmt_params
 from digitduel.tui.widgets import TitleBar
 
 _PARAMS: dict[str, int] = {}  # model name -> parameter count, computed once per process
-
-
-class SchemaValidator(Validator):
-    """An Input validator that asks the settings schema (check_field) about one key."""
-
-    def __init__(self, key: str) -> None:
-        super().__init__()
-        self.key = key
-
-    def validate(self, value: str) -> ValidationResult:
-        message = field_message(self.key, value)
-        return self.failure(message) if message else self.success()
-
-
-def fmt_params(n: int | None) -> str:
-    if n is None:
-        return "…"
-    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else str(n)
-
-
-class ModelList(SelectionList[str]):
-    """Contestants grouped by report: a group's heading is a disabled option drawn without a
-    checkbox (values starting with "@"); model options have the model's name as id."""
-
-    def render_line(self, y: int) -> Strip:
-        try:
-            option = self.get_option_at_index(self.scroll_offset.y + y)
-        except OptionDoesNotExist:
-            return super().render_line(y)
-        if option.disabled:  # a heading: OptionList's plain line, no checkbox
-            return OptionList.render_line(self, y).extend_cell_length(self.size.width)
-        return super().render_line(y)
-
-    def has_model(self, name: str) -> bool:
-        try:
-            self.get_option(name)
-        except OptionDoesNotExist:
-            return False
-        return True
-
-    def model_names(self) -> list[str]:
-        return [o.value for o in self.options if not o.value.startswith("@")]
 
 
 class SetupScreen(Screen):
@@ -151,7 +107,7 @@ class SetupScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#title", TitleBar).show("set-up: pick contestants, settings, ctrl+r")
-        models = self.query_one("#models", SelectionList)
+        models = self.query_one("#models", ModelList)
         models.border_title = "contestants (space: pick)"
         self.query_one("#form").border_title = "settings (empty: model's recipe)"
         self.load_registry()
@@ -200,7 +156,7 @@ class SetupScreen(Screen):
             self.refresh_state()
 
     def _fill_models(self, groups) -> None:
-        models = self.query_one("#models", SelectionList)
+        models = self.query_one("#models", ModelList)
         models.clear_options()
         for report, title, specs in groups:
             if not specs:
@@ -221,7 +177,7 @@ class SetupScreen(Screen):
         return f"{fmt_params(_PARAMS.get(name)):>6}  {name}"
 
     def _show_params(self, name: str) -> None:
-        models = self.query_one("#models", SelectionList)
+        models = self.query_one("#models", ModelList)
         if models.has_model(name):
             models.replace_option_prompt(name, self._prompt(name))
 
@@ -253,7 +209,7 @@ class SetupScreen(Screen):
         return values, errors
 
     def picked(self) -> list[str]:
-        chosen = self.query_one("#models", SelectionList).selected
+        chosen = self.query_one("#models", ModelList).selected
         return [m for m in chosen if not m.startswith("@")]
 
     def refresh_state(self) -> None:
@@ -307,7 +263,7 @@ class SetupScreen(Screen):
                     select.value = value
             else:
                 self.query_one(f"#f-{f.key}", Input).value = format_value(f.key, value)
-        models = self.query_one("#models", SelectionList)
+        models = self.query_one("#models", ModelList)
         models.deselect_all()
         missing = []
         for m in choice.models:
@@ -333,7 +289,7 @@ class SetupScreen(Screen):
         self.app.action_open_results()
 
     def action_toggle_all(self) -> None:
-        models = self.query_one("#models", SelectionList)
+        models = self.query_one("#models", ModelList)
         if self.picked():
             models.deselect_all()
         else:
@@ -377,17 +333,3 @@ class SetupScreen(Screen):
         self.refresh_state()
         self.query_one("#status", Static).update(f"cannot start: {message}\n{self.data_line}")
         self.notify(message, severity="error", timeout=10)
-
-
-def available_devices() -> list[str]:
-    """Devices this machine has: auto and cpu always, then each CUDA device and MPS."""
-    import torch
-
-    devices = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        devices.append("cuda")
-        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        devices.append("mps")
-    return devices
