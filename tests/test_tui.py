@@ -284,6 +284,60 @@ def test_preset_option_starts_with_the_preset_loaded(make_app):
     asyncio.run(scenario())
 
 
+def test_a_bench_that_cannot_start_says_why_and_goes_back(tmp_path):
+    empty = tmp_path / "no-mnist"
+    empty.mkdir()
+
+    async def scenario():
+        app = DigitduelApp(data_dir=str(empty), out_path=tmp_path / "r.json")
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, SetupScreen))
+            screen = app.screen
+            await until(pilot, lambda: screen.registry_ready and "no MNIST" in screen.data_line)
+            await pick(pilot, screen, fakes.TINY)
+            await pilot.press("ctrl+r")
+            await until(pilot, lambda: isinstance(app.screen, RunScreen), what="run screen")
+            run = app.screen
+            await until(pilot, lambda: run.state.status == "failed", what="the failure")
+            assert any("no MNIST files" in line for _lvl, line in run.state.log)
+            await pilot.press("escape")
+            await until(pilot, lambda: app.screen is screen, what="back to set-up")
+
+    asyncio.run(scenario())
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_plots_draw_earlier_rounds_behind_the_live_run():
+    from textual.app import App
+
+    from digitduel.training.events import JobKey
+    from digitduel.tui.state import Curve, RunView
+    from digitduel.tui.widgets import AccuracyPlot, LossPlot
+
+    def run(rnd, epochs):
+        curve = Curve([1 / (e + 1) for e in range(epochs)], [0.6] * epochs, [0.5] * epochs)
+        return RunView(JobKey("m", rnd), epochs=epochs, epoch=epochs, curve=curve, status="ok")
+
+    class Plots(App):
+        def compose(self):
+            yield LossPlot(id="loss")
+            yield AccuracyPlot(id="acc")
+
+    async def scenario():
+        app = Plots()
+        async with app.run_test(size=(80, 24)) as pilot:
+            loss, acc = app.query_one("#loss", LossPlot), app.query_one("#acc", AccuracyPlot)
+            loss.show_runs(run(2, 3), [run(0, 10), run(1, 10)])
+            acc.show_runs(run(2, 3), [run(0, 10), run(1, 10)])
+            await pilot.pause()
+            assert loss.drawn == {"earlier": 20, "live": 3}
+            assert acc.drawn == {"earlier": 20, "train": 3, "test": 3}
+            await pilot.resize_terminal(40, 12)  # log10 on a linear axis survives a resize
+            await pilot.pause()
+
+    asyncio.run(scenario())
+
+
 def test_cli_refuses_bad_options_in_one_line():
     runner = CliRunner()
     bad_device = runner.invoke(cli_app, ["tui", "--device", "tpu"])

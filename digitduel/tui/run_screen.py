@@ -49,6 +49,7 @@ class RunScreen(Screen):
         Binding("c", "cancel", "Cancel"),
         Binding("f", "focus_next_contestant", "Follow next"),
         Binding("r", "results", "Results", show=False),
+        Binding("escape", "back", "Back", show=False),
     ]
 
     def __init__(self, plan: Any, out_path: Path, mnist: Any = None, notes=()) -> None:
@@ -203,6 +204,13 @@ class RunScreen(Screen):
     def action_focus_next_contestant(self) -> None:
         self.state.cycle_focus()
         self.redraw()
+
+    def action_back(self) -> None:
+        """Back to the set-up screen once the bench is over (e.g. it failed to start)."""
+        if not self.running:
+            self.app.back_to_setup()
+        else:
+            self.notify("the bench is running: c cancels it", severity="warning")
 
     def action_results(self) -> None:
         if self.result is not None:
