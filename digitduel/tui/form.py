@@ -38,6 +38,7 @@ FIELDS: tuple[Field, ...] = (
     Field("weight_decay", "weight decay", "float", "recipe"),
     Field("loss", "loss", "choice", "recipe", ("ce", "mse", "bce")),
     Field("aux_weight", "aux weight", "float", "recipe"),
+    Field("main_weight", "main weight", "float", "recipe"),
     Field("augment", "augment", "list", "recipe (none: 'none')"),
     Field("seed", "seed", "int", "0"),
     Field("executor", "executor", "choice", "auto", ("auto", "serial", "processes", "batched")),
