@@ -233,7 +233,11 @@ class SetupScreen(Screen):
         else:
             self.problem = None
         self.query_one("#start", Button).disabled = self.problem is not None
-        preset = f"preset {self.preset.name}; " if self.preset else ""
+        preset = ""
+        if self.preset and set(picked) == set(self.preset.models):
+            preset = f"preset {self.preset.name}; "
+        elif self.preset:  # build_plan then uses the picked models' recipes + the form
+            preset = f"not preset {self.preset.name} (other picks): recipes + form; "
         what = self.problem or f"{preset}{len(picked)} contestant(s) picked: ctrl+r to start"
         notes = f"\n{self.data_notes[-1]}" if self.data_notes else ""
         self.query_one("#status", Static).update(f"{what}\n{self.data_line}{notes}")
