@@ -24,17 +24,6 @@ from digitduel.tui.setup_screen import SetupScreen
 SIZE = (100, 32)
 
 
-@pytest.fixture(autouse=True)
-def _models_or_fakes(monkeypatch):
-    # TEMPORARY until the model zoo lands: the registry then has only the test fakes.
-    from digitduel.models import registry
-
-    try:
-        registry._load_all()
-    except ImportError:
-        monkeypatch.setattr(registry, "_load_all", lambda: None)
-
-
 async def until(pilot, condition, timeout=30.0, what="condition"):
     deadline = time.monotonic() + timeout
     while not condition():
@@ -258,11 +247,6 @@ def test_open_an_earlier_results_file_and_sort_it(make_app, tmp_path):
 
 
 def test_preset_option_starts_with_the_preset_loaded(make_app):
-    from digitduel.models.registry import list_specs
-
-    if "sgd-convnet" not in {s.name for s in list_specs()}:
-        pytest.skip("the quick preset's models are not registered yet")
-
     async def scenario():
         app = make_app(preset="quick")
         async with app.run_test(size=SIZE) as pilot:
