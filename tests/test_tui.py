@@ -284,6 +284,9 @@ def test_a_bench_that_cannot_start_says_why_and_goes_back(tmp_path):
             run = app.screen
             await until(pilot, lambda: run.state.status == "failed", what="the failure")
             assert any("no MNIST files" in line for _lvl, line in run.state.log)
+            await pilot.pause(0.1)
+            shown = [strip.text for strip in run.query_one("#log").lines]
+            assert any("MNIST" in line for line in shown), shown
             await pilot.press("escape")
             await until(pilot, lambda: app.screen is screen, what="back to set-up")
 

@@ -96,6 +96,8 @@ def test_diverged_failed_and_cancelled_runs_are_logged_not_averaged():
     assert any("boom" in line for line in lines)
     assert any("cancelled" in line for line in lines)
     assert any("embedded" in line for line in lines)
+    assert st.log_since(st.log_total - 1) == [("warning", "data: embedded fallback")]
+    assert len(st.log_since(0)) == st.log_total
     st.apply(BenchEnded("cancelled", "/tmp/r.json"))
     assert st.status == "cancelled" and st.results_path == "/tmp/r.json"
     assert st.eta_s() is None

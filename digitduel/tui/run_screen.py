@@ -61,6 +61,7 @@ class RunScreen(Screen):
         self.cancel_flag = threading.Event()
         self.state = BenchState(epochs_by_label(plan))
         self.drawn_version = -1
+        self.logged = 0  # log lines already written to the RichLog
         self.result: Any = None
         self.worker: Worker | None = None
         for note in notes:  # what the data load said on the set-up screen
@@ -90,7 +91,7 @@ class RunScreen(Screen):
         table.add_columns("contestant", "params", "done", "test %", "s/run")
         self.worker = self.run_bench_worker()
         self.set_interval(REDRAW_S, self.drain)
-        self.redraw()
+        self.drain()
 
     # -- the worker: the only place the engine runs ------------------------------------------
     def run_bench_worker(self) -> Worker:
@@ -120,7 +121,7 @@ class RunScreen(Screen):
         elif event.state == WorkerState.ERROR:
             self.drain()
             self.state.fail(f"bench stopped: {event.worker.error}")
-            self.redraw()
+            self.drain()
             self.notify(str(event.worker.error), severity="error", timeout=15)
 
     @property
@@ -132,16 +133,15 @@ class RunScreen(Screen):
 
     # -- timer: drain and redraw --------------------------------------------------------------
     def drain(self) -> None:
-        log = self.query_one("#log", RichLog)
-        seen = len(self.state.log)
         while self.events:
             self.state.apply(self.events.popleft())
         if self.state.version == self.drawn_version:
             self.refresh_clock()
             return
-        fresh = list(self.state.log)[seen:] if len(self.state.log) > seen else []
-        for level, line in fresh:
+        log = self.query_one("#log", RichLog)
+        for level, line in self.state.log_since(self.logged):
             log.write(_styled(level, line))
+        self.logged = self.state.log_total
         self.redraw()
 
     def redraw(self) -> None:

@@ -114,6 +114,7 @@ class BenchState:
         self.in_flight: list[JobKey] = []  # in start order
         self.focus: JobKey | None = None  # the run the plots follow
         self.log: deque[tuple[str, str]] = deque(maxlen=LOG_LINES)  # (level, line)
+        self.log_total = 0  # lines ever logged: a screen writes the ones it has not shown
         self.status = "starting"  # running, finished, cancelled, failed
         self.results_path: str | None = None
         self.started_at: float | None = None
@@ -262,3 +263,9 @@ class BenchState:
 
     def _log(self, level: str, line: str) -> None:
         self.log.append((level, line))
+        self.log_total += 1
+
+    def log_since(self, shown: int) -> list[tuple[str, str]]:
+        """Log lines after the first `shown` ever logged (those still kept)."""
+        fresh = min(self.log_total - shown, len(self.log))
+        return list(self.log)[len(self.log) - fresh :] if fresh > 0 else []
