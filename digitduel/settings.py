@@ -32,7 +32,10 @@ class TrainSettings(_Strict):
     optimizer: Optimizer = Field("adam", description="adam, sgd (with momentum) or rmsprop")
     lr: float = Field(1e-3, gt=0, le=10, description="learning rate")
     lr2: float | None = Field(
-        None, gt=0, le=10, description="second learning rate after lr_switch of the epochs (step schedule)"
+        None,
+        gt=0,
+        le=10,
+        description="second learning rate after lr_switch of the epochs (step schedule)",
     )
     lr_switch: float = Field(
         0.6, gt=0, lt=1, description="fraction of the epochs trained at lr before switching to lr2"
@@ -42,8 +45,12 @@ class TrainSettings(_Strict):
     epochs: int = Field(25, ge=1, le=10_000)
     batch_size: int = Field(100, ge=1, le=100_000)
     loss: Loss = Field("ce", description="ce (2 logits), mse (one output unit) or bce (one logit)")
-    aux_weight: float = Field(0.0, ge=0, le=1000, description="alpha: weight of the digit (auxiliary) loss")
-    main_weight: float = Field(1.0, ge=0, le=1000, description="gamma: weight of the comparison loss")
+    aux_weight: float = Field(
+        0.0, ge=0, le=1000, description="alpha: weight of the digit (auxiliary) loss"
+    )
+    main_weight: float = Field(
+        1.0, ge=0, le=1000, description="gamma: weight of the comparison loss"
+    )
     augment: list[Augmentation] = Field(
         default_factory=list, description="per-batch augmentations: swap, repair, crop_flip"
     )
@@ -70,7 +77,9 @@ class BenchSettings(_Strict):
     seed: int = Field(0, ge=0, le=2**31 - 1, description="base seed; round r derives its own")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
     executor: Literal["auto", "serial", "processes", "batched"] = "auto"
-    jobs: int | None = Field(None, ge=1, le=256, description="worker processes (processes executor)")
+    jobs: int | None = Field(
+        None, ge=1, le=256, description="worker processes (processes executor)"
+    )
 
     @field_validator("device")
     @classmethod

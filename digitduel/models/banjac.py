@@ -41,8 +41,15 @@ class DigitCNN(nn.Module):
         return self.fc(x.flatten(1))
 
 
-@register("banjac-digit", report="banjac", recipe=RECIPE, predicts="digits", weight_sharing=True,
-          aux=True, description="Simple CNN digit classifier; pairs compared in code")
+@register(
+    "banjac-digit",
+    report="banjac",
+    recipe=RECIPE,
+    predicts="digits",
+    weight_sharing=True,
+    aux=True,
+    description="Simple CNN digit classifier; pairs compared in code",
+)
 class DigitClassifier(nn.Module):
     def __init__(self):
         super().__init__()
@@ -52,14 +59,36 @@ class DigitClassifier(nn.Module):
         return ModelOutput(compare=None, digits=two_branches(self.cnn, self.cnn, x))
 
 
-@register("banjac-nows-aux", report="banjac", recipe=dict(RECIPE, aux_weight=1.0), shared=False,
-          aux=True, description="No weight sharing + auxiliary digit losses")
-@register("banjac-nows", report="banjac", recipe=RECIPE, shared=False,
-          description="No weight sharing: two independent simple CNNs, FC 20->2")
-@register("banjac-ws-aux", report="banjac", recipe=dict(RECIPE, aux_weight=1.0), weight_sharing=True,
-          aux=True, description="Weight sharing + auxiliary digit losses")
-@register("banjac-ws", report="banjac", recipe=RECIPE, weight_sharing=True,
-          description="Weight sharing: one simple CNN for both digits, FC 20->2")
+@register(
+    "banjac-nows-aux",
+    report="banjac",
+    recipe=dict(RECIPE, aux_weight=1.0),
+    shared=False,
+    aux=True,
+    description="No weight sharing + auxiliary digit losses",
+)
+@register(
+    "banjac-nows",
+    report="banjac",
+    recipe=RECIPE,
+    shared=False,
+    description="No weight sharing: two independent simple CNNs, FC 20->2",
+)
+@register(
+    "banjac-ws-aux",
+    report="banjac",
+    recipe=dict(RECIPE, aux_weight=1.0),
+    weight_sharing=True,
+    aux=True,
+    description="Weight sharing + auxiliary digit losses",
+)
+@register(
+    "banjac-ws",
+    report="banjac",
+    recipe=RECIPE,
+    weight_sharing=True,
+    description="Weight sharing: one simple CNN for both digits, FC 20->2",
+)
 class PairNet(nn.Module):
     def __init__(self, shared: bool = True):
         super().__init__()

@@ -36,8 +36,12 @@ def recipe(lr: float, **extra) -> dict:
     return dict(optimizer="sgd", lr=lr, epochs=25, batch_size=100, loss="ce", **extra)
 
 
-@register("borba-baseline", report="borba", recipe=recipe(0.1),
-          description="Baseline: 2 convs (64 channels, k4) with BatchNorm, 1600->128->128->2")
+@register(
+    "borba-baseline",
+    report="borba",
+    recipe=recipe(0.1),
+    description="Baseline: 2 convs (64 channels, k4) with BatchNorm, 1600->128->128->2",
+)
 class Baseline(nn.Module):
     def __init__(self, channels: int = 64, hidden: int = 128):
         super().__init__()
@@ -77,15 +81,35 @@ class SiameseBranch(nn.Module):
         return F.relu(x) if self.final_relu else x
 
 
-@register("borba-siamese10", report="borba", recipe=recipe(0.1, aux_weight=1.0, main_weight=0.0),
-          predicts="digits", weight_sharing=True, aux=True, c2=16, comparator=False,
-          description="Siamese10: shared branch (64/16/64), digit losses only, compare predicted digits")
-@register("borba-siamese2", report="borba", recipe=recipe(1.0, aux_weight=1.0, main_weight=1.0),
-          weight_sharing=True, aux=True, c2=8,
-          description="Siamese2: shared branch (64/8/64), target and digit losses weighted equally")
+@register(
+    "borba-siamese10",
+    report="borba",
+    recipe=recipe(0.1, aux_weight=1.0, main_weight=0.0),
+    predicts="digits",
+    weight_sharing=True,
+    aux=True,
+    c2=16,
+    comparator=False,
+    description="Siamese10: shared branch (64/16/64), digit losses only, compare predicted digits",
+)
+@register(
+    "borba-siamese2",
+    report="borba",
+    recipe=recipe(1.0, aux_weight=1.0, main_weight=1.0),
+    weight_sharing=True,
+    aux=True,
+    c2=8,
+    description="Siamese2: shared branch (64/8/64), target and digit losses weighted equally",
+)
 class Siamese(nn.Module):
-    def __init__(self, c1: int = 64, c2: int = 8, hidden: int = 64, final_relu: bool = True,
-                 comparator: bool = True):
+    def __init__(
+        self,
+        c1: int = 64,
+        c2: int = 8,
+        hidden: int = 64,
+        final_relu: bool = True,
+        comparator: bool = True,
+    ):
         super().__init__()
         self.branch = SiameseBranch(c1, c2, hidden, final_relu)
         self.comparator = nn.Linear(20, 2) if comparator else None

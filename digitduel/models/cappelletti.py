@@ -65,8 +65,13 @@ class FCNN(nn.Module):
 class CNN(nn.Module):
     """CNN3 (`conv4=False`) and CNN4 (`conv4=True`)."""
 
-    def __init__(self, act: str = "relu", batchnorm: bool = False, conv4: bool = False,
-                 final_activation: bool = True):
+    def __init__(
+        self,
+        act: str = "relu",
+        batchnorm: bool = False,
+        conv4: bool = False,
+        final_activation: bool = True,
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         for c_in, c_out, k in ((2, 8, 3), (8, 16, 5), (16, 16, 5)):  # 14 -> 12 -> 8 -> 4
@@ -90,17 +95,33 @@ BASIC = {
     "fcnn": (FCNN, {}, 1e-3, "FCNN 392-1000-1000-2"),
     "fcnn-dropout": (FCNN, {"dropout": 0.5}, 2e-4, "FCNN with dropout"),
     "fcnn-bn": (FCNN, {"batchnorm": True}, 1e-3, "FCNN with BatchNorm after each hidden layer"),
-    "fcnn-bn-dropout": (FCNN, {"batchnorm": True, "dropout": 0.5}, 2e-4, "FCNN with BatchNorm and dropout"),
+    "fcnn-bn-dropout": (
+        FCNN,
+        {"batchnorm": True, "dropout": 0.5},
+        2e-4,
+        "FCNN with BatchNorm and dropout",
+    ),
     "cnn3": (CNN, {}, 4e-4, "CNN: convs k3,5,5 (2->8->16->16), FC to 2"),
     "cnn3-bn": (CNN, {"batchnorm": True}, 4e-4, "CNN3 with BatchNorm after each conv"),
     "cnn4": (CNN, {"conv4": True}, 4e-4, "CNN: convs k3,5,5 and a 4th conv to 2 classes"),
-    "cnn4-bn": (CNN, {"conv4": True, "batchnorm": True}, 4e-4, "CNN4 with BatchNorm after the first 3 convs"),
+    "cnn4-bn": (
+        CNN,
+        {"conv4": True, "batchnorm": True},
+        4e-4,
+        "CNN4 with BatchNorm after the first 3 convs",
+    ),
 }
 for _act in ACTS:
     for _name, (_cls, _kw, _lr, _desc) in BASIC.items():
         _suffix = "" if _act == "relu" else f"-{_act}"
-        register(f"cappelletti-{_name}{_suffix}", report="cappelletti", recipe=recipe(_lr),
-                 description=f"{_desc} ({_act})", act=_act, **_kw)(_cls)
+        register(
+            f"cappelletti-{_name}{_suffix}",
+            report="cappelletti",
+            recipe=recipe(_lr),
+            description=f"{_desc} ({_act})",
+            act=_act,
+            **_kw,
+        )(_cls)
 
 
 class ResBlock(nn.Module):
@@ -127,8 +148,12 @@ class ResNetBody(nn.Module):
         return self.fc(F.relu(x.mean(dim=(2, 3))))
 
 
-@register("cappelletti-resnet", report="cappelletti", recipe=recipe(5e-3),
-          description="ResNet: 1x1 conv to 12 channels, 6 residual blocks (5x5), average, FC")
+@register(
+    "cappelletti-resnet",
+    report="cappelletti",
+    recipe=recipe(5e-3),
+    description="ResNet: 1x1 conv to 12 channels, 6 residual blocks (5x5), average, FC",
+)
 class ResNet(nn.Module):
     def __init__(self):
         super().__init__()
@@ -152,15 +177,38 @@ class SmallCNNBranch(nn.Module):
         return self.fc2(F.relu(self.fc1(x.flatten(1))))
 
 
-@register("cappelletti-siamese-resnet-aux", report="cappelletti", recipe=recipe(5e-3, aux_weight=1.0),
-          weight_sharing=True, aux=True, branch="resnet",
-          description="Siamese ResNet trained with the auxiliary digit loss")
-@register("cappelletti-siamese-resnet", report="cappelletti", recipe=recipe(5e-3), weight_sharing=True,
-          branch="resnet", description="Siamese with a ResNet branch (10 outputs), FC 20->2")
-@register("cappelletti-siamese-cnn-aux", report="cappelletti", recipe=recipe(5e-3, aux_weight=1.0),
-          weight_sharing=True, aux=True, description="Siamese CNN trained with the auxiliary digit loss")
-@register("cappelletti-siamese-cnn", report="cappelletti", recipe=recipe(5e-3), weight_sharing=True,
-          description="Siamese with a small CNN branch (10 outputs), FC 20->2")
+@register(
+    "cappelletti-siamese-resnet-aux",
+    report="cappelletti",
+    recipe=recipe(5e-3, aux_weight=1.0),
+    weight_sharing=True,
+    aux=True,
+    branch="resnet",
+    description="Siamese ResNet trained with the auxiliary digit loss",
+)
+@register(
+    "cappelletti-siamese-resnet",
+    report="cappelletti",
+    recipe=recipe(5e-3),
+    weight_sharing=True,
+    branch="resnet",
+    description="Siamese with a ResNet branch (10 outputs), FC 20->2",
+)
+@register(
+    "cappelletti-siamese-cnn-aux",
+    report="cappelletti",
+    recipe=recipe(5e-3, aux_weight=1.0),
+    weight_sharing=True,
+    aux=True,
+    description="Siamese CNN trained with the auxiliary digit loss",
+)
+@register(
+    "cappelletti-siamese-cnn",
+    report="cappelletti",
+    recipe=recipe(5e-3),
+    weight_sharing=True,
+    description="Siamese with a small CNN branch (10 outputs), FC 20->2",
+)
 class Siamese(nn.Module):
     def __init__(self, branch: str = "cnn"):
         super().__init__()

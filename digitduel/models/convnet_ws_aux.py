@@ -29,8 +29,14 @@ from digitduel.models.layers import two_branches
 from digitduel.models.registry import ModelOutput, register
 
 RECIPE = dict(
-    optimizer="sgd", lr=9e-2, lr2=1e-3, lr_switch=0.6, weight_decay=5e-4,
-    epochs=50, batch_size=100, loss="ce",
+    optimizer="sgd",
+    lr=9e-2,
+    lr2=1e-3,
+    lr_switch=0.6,
+    weight_decay=5e-4,
+    epochs=50,
+    batch_size=100,
+    loss="ce",
 )
 
 
@@ -58,7 +64,9 @@ class ConvModule(nn.Module):
 
 
 @register(
-    "sgd-convnet", report="convnet-ws-aux", recipe=RECIPE,
+    "sgd-convnet",
+    report="convnet-ws-aux",
+    recipe=RECIPE,
     description="Baseline ConvNet on the 2-channel pair (Table 1, column 1)",
 )
 class ConvNet(nn.Module):
@@ -71,12 +79,18 @@ class ConvNet(nn.Module):
 
 
 @register(
-    "sgd-ws-aux", report="convnet-ws-aux", recipe=dict(RECIPE, aux_weight=0.75, main_weight=1.0),
-    weight_sharing=True, aux=True,
+    "sgd-ws-aux",
+    report="convnet-ws-aux",
+    recipe=dict(RECIPE, aux_weight=0.75, main_weight=1.0),
+    weight_sharing=True,
+    aux=True,
     description="Weight sharing + auxiliary digit loss (alpha 0.75, gamma 1)",
 )
 @register(
-    "sgd-ws", report="convnet-ws-aux", recipe=RECIPE, weight_sharing=True,
+    "sgd-ws",
+    report="convnet-ws-aux",
+    recipe=RECIPE,
+    weight_sharing=True,
     description="One ConvNet module shared by both digits (10-way), softmaxed, then a 3-layer MLP",
 )
 class WeightSharing(nn.Module):

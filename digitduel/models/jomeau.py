@@ -46,15 +46,23 @@ def mlp(sizes: list[int]) -> nn.Sequential:
 def features(in_channels: int) -> nn.Sequential:
     """3 convolutional layers (16, 32, 32 filters, kernel 2), ReLU, max pool 2 -> 800."""
     return nn.Sequential(
-        nn.Conv2d(in_channels, 16, 2), nn.ReLU(),
-        nn.Conv2d(16, 32, 2), nn.ReLU(),
-        nn.Conv2d(32, 32, 2), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Flatten(),
+        nn.Conv2d(in_channels, 16, 2),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 2),
+        nn.ReLU(),
+        nn.Conv2d(32, 32, 2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
     )
 
 
-@register("jomeau-simple", report="jomeau", recipe=recipe(1e-3),
-          description="Simple CNN: 3 convs (16/32/32, k2), max pool, 800->75->75->1")
+@register(
+    "jomeau-simple",
+    report="jomeau",
+    recipe=recipe(1e-3),
+    description="Simple CNN: 3 convs (16/32/32, k2), max pool, 800->75->75->1",
+)
 class SimpleCNN(nn.Module):
     def __init__(self, hidden_layers: int = 2):
         super().__init__()
@@ -65,8 +73,13 @@ class SimpleCNN(nn.Module):
         return ModelOutput(compare=self.head(self.features(x)), digits=None)
 
 
-@register("jomeau-ws1", report="jomeau", recipe=recipe(1e-3), weight_sharing=True,
-          description="CNNws1: sequential sharing, one 75x75 layer applied 3 times")
+@register(
+    "jomeau-ws1",
+    report="jomeau",
+    recipe=recipe(1e-3),
+    weight_sharing=True,
+    description="CNNws1: sequential sharing, one 75x75 layer applied 3 times",
+)
 class CNNws1(nn.Module):
     def __init__(self, repeats: int = 3):
         super().__init__()
@@ -95,16 +108,45 @@ class DigitBranch(nn.Module):
         return self.head(self.features(x))
 
 
-@register("jomeau-aux40", report="jomeau", recipe=recipe(1e-3, aux_weight=40.0),
-          weight_sharing=True, aux=True, description="CNNaux: CNNws2 + auxiliary digit loss, weight 40")
-@register("jomeau-aux10", report="jomeau", recipe=recipe(5e-3, aux_weight=10.0),
-          weight_sharing=True, aux=True, description="CNNaux: CNNws2 + auxiliary digit loss, weight 10")
-@register("jomeau-aux2", report="jomeau", recipe=recipe(1e-3, aux_weight=2.0),
-          weight_sharing=True, aux=True, description="CNNaux: CNNws2 + auxiliary digit loss, weight 2")
-@register("jomeau-aux0.5", report="jomeau", recipe=recipe(5e-3, aux_weight=0.5),
-          weight_sharing=True, aux=True, description="CNNaux: CNNws2 + auxiliary digit loss, weight 0.5")
-@register("jomeau-ws2", report="jomeau", recipe=recipe(5e-4), weight_sharing=True,
-          description="CNNws2: siamese digit branch (10-way), comparator 20->50->50->50->1")
+@register(
+    "jomeau-aux40",
+    report="jomeau",
+    recipe=recipe(1e-3, aux_weight=40.0),
+    weight_sharing=True,
+    aux=True,
+    description="CNNaux: CNNws2 + auxiliary digit loss, weight 40",
+)
+@register(
+    "jomeau-aux10",
+    report="jomeau",
+    recipe=recipe(5e-3, aux_weight=10.0),
+    weight_sharing=True,
+    aux=True,
+    description="CNNaux: CNNws2 + auxiliary digit loss, weight 10",
+)
+@register(
+    "jomeau-aux2",
+    report="jomeau",
+    recipe=recipe(1e-3, aux_weight=2.0),
+    weight_sharing=True,
+    aux=True,
+    description="CNNaux: CNNws2 + auxiliary digit loss, weight 2",
+)
+@register(
+    "jomeau-aux0.5",
+    report="jomeau",
+    recipe=recipe(5e-3, aux_weight=0.5),
+    weight_sharing=True,
+    aux=True,
+    description="CNNaux: CNNws2 + auxiliary digit loss, weight 0.5",
+)
+@register(
+    "jomeau-ws2",
+    report="jomeau",
+    recipe=recipe(5e-4),
+    weight_sharing=True,
+    description="CNNws2: siamese digit branch (10-way), comparator 20->50->50->50->1",
+)
 class CNNws2(nn.Module):
     def __init__(self):
         super().__init__()
@@ -116,15 +158,25 @@ class CNNws2(nn.Module):
         return ModelOutput(compare=self.comparator(F.relu(digits).flatten(1)), digits=digits)
 
 
-@register("jomeau-digit", report="jomeau", recipe=recipe(5e-4), predicts="digits",
-          weight_sharing=True, aux=True,
-          description="CNNd: digit-only CNN (8/16 filters, k3), 256->100->200->100->10, compare classes")
+@register(
+    "jomeau-digit",
+    report="jomeau",
+    recipe=recipe(5e-4),
+    predicts="digits",
+    weight_sharing=True,
+    aux=True,
+    description="CNNd: digit-only CNN (8/16 filters, k3), 256->100->200->100->10, compare classes",
+)
 class CNNd(nn.Module):
     def __init__(self):
         super().__init__()
         self.branch = nn.Sequential(
-            nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3), nn.ReLU(), nn.Flatten(),
+            nn.Conv2d(1, 8, 3),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3),
+            nn.ReLU(),
+            nn.Flatten(),
             mlp([256, 100, 200, 100, 10]),
         )
 

@@ -53,6 +53,7 @@ class DigitduelApp(App):
         self.out_dir = Path(out_dir)
         self.out_path = Path(out_path) if out_path else None  # fixed file (tests)
         self.last_results: Path | None = None  # what the CLI prints on exit
+        self.run_screen: Any = None  # the latest bench's live screen
 
     def on_mount(self) -> None:
         self.push_screen(SetupScreen())
@@ -62,7 +63,8 @@ class DigitduelApp(App):
         from digitduel.tui.run_screen import RunScreen
 
         out = self.out_path or default_out(self.out_dir, plan.name)
-        self.push_screen(RunScreen(plan, out, mnist, notes))
+        self.run_screen = RunScreen(plan, out, mnist, notes)  # kept after it gives way to results
+        self.push_screen(self.run_screen)
 
     def bench_finished(self, screen: Any) -> None:
         """The runner returned (finished or cancelled): its results replace the run screen."""
