@@ -129,3 +129,24 @@ def test_batched_runs_batchable_contestants_and_reports_every_round(tmp_path):
     assert all(len(r.epochs) == 2 for r in result.runs)
     assert sum(isinstance(e, EpochEnd) for e in events) == 8
     assert batched_bridge  # the bridge module is importable on its own
+
+
+def test_a_running_bench_can_be_read_from_its_results_file(tmp_path, monkeypatch):
+    """`digitduel show` from another shell sees the finished runs of a bench in progress."""
+    from digitduel.bench import runner
+    from digitduel.bench.results import load_results
+
+    monkeypatch.setattr(runner, "SNAPSHOT_EVERY_S", 0.0)
+    out = tmp_path / "r.json"
+    seen = []
+
+    def listen(event):
+        if isinstance(event, RunEnded) and out.exists():
+            seen.append(load_results(out))
+
+    run_bench(_plan([TINY], rounds=3, executor="serial"), out, on_event=listen, mnist=MNIST)
+    assert [r.status for r in seen] == ["running", "running"]
+    assert [len(r.runs) for r in seen] == [1, 2]
+    assert seen[-1].summary[0].ok == 2
+    assert load_results(out).status == "finished"
+    assert oct(out.stat().st_mode & 0o777) == "0o644"

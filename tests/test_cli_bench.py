@@ -52,6 +52,23 @@ def test_show_and_compare_read_saved_results(tmp_path, mnist_dir):
     assert re.search(r"[+-]\d+\.\d\d", res.stdout)
 
 
+def test_compare_within_one_file_is_paired_and_names_bad_contestants(tmp_path, mnist_dir):
+    assert _bench(tmp_path, mnist_dir, "--rounds", "3").exit_code == 0
+    path = str(tmp_path / "r.json")
+    res = runner.invoke(app, ["compare", path])  # every contestant against the best
+    assert res.exit_code == 0, res.output
+    assert "each contestant against" in res.stdout and "reference" in res.stdout
+    assert "paired" in res.stdout  # one bench: both saw the same draw in each round
+    res = runner.invoke(app, ["compare", path, "-c", TINY_DIGITS, "-c", TINY])
+    assert res.exit_code == 0, res.output
+    assert f"against {TINY_DIGITS}" in " ".join(res.stdout.split())
+    res = runner.invoke(app, ["compare", path, "-c", TINY, "-c", "nope"])
+    assert res.exit_code == 2
+    assert "has no contestant 'nope'" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["compare", path, path, "-c", TINY])
+    assert res.exit_code == 2
+
+
 def test_missing_or_corrupt_results_are_one_line_errors(tmp_path):
     res = runner.invoke(app, ["show", str(tmp_path / "nope.json")])
     assert res.exit_code == 1 and res.stderr.strip().startswith("error: ")

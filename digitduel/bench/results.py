@@ -193,6 +193,7 @@ def save_results(result: BenchResult, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes it 0600; a results file is for sharing
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(result.model_dump_json(indent=1))
             fh.write("\n")

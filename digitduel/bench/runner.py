@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from digitduel.training.events import BenchEnded, BenchStarted, JobKey, Note, Ru
 from digitduel.training.trainer import RunOutcome
 
 KEEP_ON_RESUME = ("ok", "diverged")
+SNAPSHOT_EVERY_S = 5.0  # how stale the results file of a running bench may get
 
 
 def plan_jobs(plan: BenchPlan) -> list[Job]:
@@ -112,6 +114,18 @@ def run_bench(
         report_source=plan.report_source,
     )
 
+    last_snapshot = [time.monotonic()]
+
+    def snapshot() -> None:
+        """Rewrite the results file (status "running") every few seconds, so `digitduel show`
+        or `reproduce --from` can read a bench still in progress, from another shell."""
+        if time.monotonic() - last_snapshot[0] < SNAPSHOT_EVERY_S:
+            return
+        result.runs = order_runs(plan, runs)
+        result.summary = summarise(plan.contestants, result.runs)
+        save_results(result, out_path)
+        last_snapshot[0] = time.monotonic()
+
     def on_record(job: Job, outcome: RunOutcome) -> None:
         if outcome.status == "cancelled":
             emit(RunEnded(job=job.key, status="cancelled", record=None))
@@ -120,6 +134,7 @@ def run_bench(
         runs.append(record)  # (first: an interrupt between the two lines reruns, never loses)
         journal.append(record)  # durable before anyone hears about it
         emit(RunEnded(job=job.key, status=record.status, record=record))
+        snapshot()
 
     emit(
         BenchStarted(

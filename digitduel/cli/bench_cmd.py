@@ -150,14 +150,40 @@ def show(
 
 @app.command()
 def compare(
-    a: Path = typer.Argument(..., help="First results file."),
-    b: Path = typer.Argument(..., help="Second results file."),
+    a: Path = typer.Argument(..., help="A results file."),
+    b: Path | None = typer.Argument(
+        None, help="A second results file: the same contestants, file against file."
+    ),
+    contestant: list[str] | None = typer.Option(
+        None,
+        "--contestant",
+        "-c",
+        help="With one file: compare these (repeatable; the first is the reference). "
+        "Default: every contestant against the best.",
+        show_default=False,
+    ),
 ) -> None:
-    """Contestants of two results side by side, with the difference of means (B - A)."""
+    """Is B really better than A? Two files side by side, or the contestants of one file
+    against each other, with a t-test per pair: paired over rounds that drew the same pairs
+    (within one bench, or two benches with the same seed and data), Welch's otherwise."""
     from digitduel.bench.results import load_results
-    from digitduel.report.tables import compare_table
+    from digitduel.report.tables import compare_table, within_table
 
-    _console().print(compare_table(load_results(a), load_results(b), str(a), str(b)))
+    first = load_results(a)
+    if b is not None:
+        if contestant:
+            raise ConfigError("--contestant is for one file; with two, labels are matched")
+        _console().print(compare_table(first, load_results(b), str(a), str(b)))
+        return
+    known = [s.label for s in first.summary]
+    unknown = [c for c in contestant or [] if c not in known]
+    if unknown:
+        raise ConfigError(f"{a} has no contestant {unknown[0]!r} (it has: {', '.join(known)})")
+    if contestant is not None and len(contestant) == 1:
+        raise ConfigError("name two contestants or more with --contestant, or none")
+    if not any(s.test_mean is not None for s in first.summary):
+        raise ConfigError(f"{a} has no finished run to compare")
+    _console().print(within_table(first, contestant or None, a.name))
 
 
 @app.command()

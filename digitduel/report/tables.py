@@ -83,7 +83,7 @@ def compare_table(a: BenchResult, b: BenchResult, name_a: str = "A", name_b: str
     """Contestants of two results side by side (matched by label), B - A in points, and a
     test of the difference: paired over rounds when both files drew the same pairs (same
     seed, data and pair count), Welch's otherwise."""
-    from digitduel.report.stats import compare_rounds
+    from digitduel.report.significance import compare_contestants
 
     table = Table(title=f"compare  A: {name_a}   B: {name_b}", title_justify="left")
     table.add_column("contestant", no_wrap=True)
@@ -92,6 +92,7 @@ def compare_table(a: BenchResult, b: BenchResult, name_a: str = "A", name_b: str
     table.add_column("B - A (points)", justify="right")
     table.add_column("p", justify="right")
     table.add_column("test")
+    table.add_column("verdict")
     table.add_column("A time/run", justify="right")
     table.add_column("B time/run", justify="right")
     sa = {s.label: s for s in a.summary}
@@ -99,13 +100,12 @@ def compare_table(a: BenchResult, b: BenchResult, name_a: str = "A", name_b: str
     labels = list(sa) + [label for label in sb if label not in sa]
     for label in labels:
         x, y = sa.get(label), sb.get(label)
-        diff = p = kind = ""
+        diff = p = kind = verdict = ""
         if x and y and x.test_mean is not None and y.test_mean is not None:
             diff = f"{100 * (y.test_mean - x.test_mean):+.2f}"
-            ra, rb = _test_by_round(a, label), _test_by_round(b, label)
-            res = compare_rounds(ra, rb, same_draws=_same_draws(a, b, label))
+            res = compare_contestants(a, label, b, label)
             if res.p is not None:
-                p, kind = f"{res.p:.3f}", res.test
+                p, kind, verdict = _p(res.p), res.test, _verdict(res.verdict)
         table.add_row(
             label,
             pct(x.test_mean, x.test_std) if x else "",
@@ -113,28 +113,57 @@ def compare_table(a: BenchResult, b: BenchResult, name_a: str = "A", name_b: str
             diff,
             p,
             kind,
+            verdict,
             _seconds(x.time_mean_s) if x else "",
             _seconds(y.time_mean_s) if y else "",
         )
+    table.caption = "verdict: two-sided test at p < 0.05 (paired on shared data draws)"
+    table.caption_justify = "left"
     return table
 
 
-def _test_by_round(result: BenchResult, label: str) -> dict[int, float]:
-    return {
-        r.round: 100 * r.test_accuracy
-        for r in result.runs
-        if r.model == label and r.status == "ok" and r.test_accuracy is not None
-    }
+def within_table(result: BenchResult, labels: list[str] | None = None, name: str = "") -> Table:
+    """Contestants of one bench against a reference: the first of `labels`, or the best mean.
+    Every contestant of one bench saw the same data draw in each round, so the tests are
+    paired over rounds (the draw-to-draw noise both share cancels)."""
+    from digitduel.report.significance import compare_contestants
+
+    tested = [s for s in result.summary if s.test_mean is not None]
+    if labels:
+        tested = [s for s in tested if s.label in labels]
+        tested.sort(key=lambda s: labels.index(s.label))
+        ref = tested[0]
+    else:
+        tested.sort(key=lambda s: -s.test_mean)
+        ref = tested[0]
+    title = f"{name or result.name}: each contestant against {ref.label}"
+    table = Table(title=title, title_justify="left")
+    table.add_column("contestant", no_wrap=True)
+    table.add_column("test %", justify="right", no_wrap=True)
+    table.add_column("ok", justify="right")
+    table.add_column(f"vs {ref.label} (points)", justify="right")
+    table.add_column("p", justify="right")
+    table.add_column("test")
+    table.add_column("verdict")
+    for s in tested:
+        cells = [s.label, pct(s.test_mean, s.test_std), f"{s.ok}/{s.runs}"]
+        if s is ref:
+            table.add_row(*cells, "reference", "", "", "")
+            continue
+        res = compare_contestants(result, ref.label, result, s.label)
+        p = _p(res.p) if res.p is not None else "n/a"
+        table.add_row(*cells, f"{res.diff:+.2f}", p, res.test, _verdict(res.verdict))
+    table.caption = "verdict: two-sided test at p < 0.05; better/worse than the reference"
+    table.caption_justify = "left"
+    return table
 
 
-def _same_draws(a: BenchResult, b: BenchResult, label: str) -> bool:
-    """Round r of both files saw the same pairs: same data, pair count and data seeds."""
-    if a.data.description != b.data.description or a.data.n_pairs != b.data.n_pairs:
-        return False
-    seeds_a = {r.round: r.data_seed for r in a.runs if r.model == label}
-    seeds_b = {r.round: r.data_seed for r in b.runs if r.model == label}
-    shared = set(seeds_a) & set(seeds_b)
-    return bool(shared) and all(seeds_a[r] == seeds_b[r] for r in shared)
+def _p(p: float) -> str:
+    return "<1e-4" if p < 1e-4 else f"{p:.3f}"
+
+
+def _verdict(v: str) -> str:
+    return {"better": "[green]better[/]", "worse": "[red]worse[/]"}.get(v, v)
 
 
 def presets_table(presets: list[Any]) -> Table:
