@@ -1,6 +1,10 @@
 """Loss and prediction rules shared by every trainer (serial, processes, batched).
 
-loss = gamma * main_loss(compare, target) + alpha * (aux_loss(digit 1) + aux_loss(digit 2)) / 2
+loss = gamma * main_loss(compare, target) + alpha * (aux_loss(digit 1) + aux_loss(digit 2))
+
+The two digit losses are summed, each weighted by alpha, as the reports write it ("these
+auxiliary losses are weighted with alpha and added to the main loss", SGD report section 3;
+Borba's equal weights, Banjac's "added"), not averaged: averaging would halve alpha.
 
 - main loss "ce": cross-entropy on 2 logits; "mse": MSE of the single output unit against the
   0/1 target (Jomeau et al.); "bce": binary cross-entropy with logits on one unit.
@@ -55,11 +59,13 @@ def main_loss(compare: torch.Tensor, target: torch.Tensor, loss: str) -> torch.T
 
 
 def digit_loss(digits: torch.Tensor, classes: torch.Tensor, loss: str) -> torch.Tensor:
+    """aux_loss(digit 1) + aux_loss(digit 2), each a mean over the batch: computed as one
+    mean over the 2B digits, times 2."""
     logits = digits.reshape(-1, 10)
     flat = classes.reshape(-1)
     if loss == "mse":
-        return F.mse_loss(logits, F.one_hot(flat, 10).to(logits.dtype))
-    return F.cross_entropy(logits, flat)
+        return 2 * F.mse_loss(logits, F.one_hot(flat, 10).to(logits.dtype))
+    return 2 * F.cross_entropy(logits, flat)
 
 
 def predict(out: ModelOutput, predicts: str, loss: str) -> torch.Tensor:
