@@ -171,29 +171,37 @@ class _CtrlC:
 
     On the main thread, a first SIGINT only sets the flag, so the run in flight stops at its
     next batch and nothing half-written can happen; a second one raises KeyboardInterrupt
-    as usual (for a user who really wants out now)."""
+    as usual (for a user who really wants out now). SIGTERM (`kill`, `timeout`, a batch
+    scheduler) and SIGHUP (a dropped SSH session) are treated the same way, so the worker
+    processes are stopped and the results file is written instead of being orphaned."""
+
+    SIGNALS = tuple(
+        getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+    )
 
     def __init__(self, cancel: Any):
         self.cancel = cancel
         self.pressed = threading.Event()
-        self._previous = None
+        self._previous: dict[int, Any] = {}
 
     def is_set(self) -> bool:
         return self.pressed.is_set() or (self.cancel is not None and self.cancel.is_set())
 
-    def _on_sigint(self, signum, frame) -> None:
+    def _on_signal(self, signum, frame) -> None:
         if self.pressed.is_set():
             raise KeyboardInterrupt
         self.pressed.set()
 
     def __enter__(self) -> _CtrlC:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._on_signal)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous.clear()
 
 
 def to_record(job: Job, outcome: RunOutcome) -> RunRecord:
