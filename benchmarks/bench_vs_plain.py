@@ -118,12 +118,13 @@ def time_plain(all_pairs, seeds, epochs) -> tuple[float, list[float]]:
     return time.perf_counter() - t0, accs
 
 
-def time_digitduel(model, mnist, rounds, epochs, executor, jobs, seed, workdir):
+def time_digitduel(model, mnist, rounds, epochs, executor, jobs, seed, workdir, eval_every=1):
     from digitduel.bench.plan import plan_for_models
     from digitduel.bench.runner import run_bench
 
     bench = {"rounds": rounds, "seed": seed, "device": "cpu", "executor": executor, "jobs": jobs}
-    plan = plan_for_models([model], train_overrides={"epochs": epochs}, bench_overrides=bench)
+    train = {"epochs": epochs, "eval_every": eval_every}
+    plan = plan_for_models([model], train_overrides=train, bench_overrides=bench)
     out = Path(workdir) / f"{executor}-{time.monotonic_ns()}.json"
     t0 = time.perf_counter()
     result = run_bench(plan, out, mnist=mnist)
@@ -150,6 +151,13 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=None, help="worker processes (processes)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-pairs", type=int, default=1000)
+    ap.add_argument(
+        "--eval-every",
+        type=int,
+        default=1,
+        help="digitduel's eval_every (1: test set after every epoch, digitduel's default; "
+        "the epoch count: once at the end, as the plain loop does)",
+    )
     args = ap.parse_args()
 
     from digitduel.bench.plan import round_seeds
@@ -184,9 +192,11 @@ def main() -> None:
                 else:
                     wall, acc, name, jobs = time_digitduel(
                         args.model, mnist, args.rounds, args.epochs, side, args.jobs,
-                        args.seed, workdir,
+                        args.seed, workdir, args.eval_every,
                     )  # fmt: skip
                     labels[side] = f"digitduel --executor {side} ({name}, {jobs} job(s))"
+                    if args.eval_every != 1:
+                        labels[side] += f" eval every {args.eval_every}"
                 torch.set_num_threads(default_threads)  # whatever an executor did, undo it
                 times[side].append(wall)
                 accs[side] = acc

@@ -54,6 +54,13 @@ class TrainSettings(_Strict):
     augment: list[Augmentation] = Field(
         default_factory=list, description="per-batch augmentations: swap, repair, crop_flip"
     )
+    eval_every: int = Field(
+        1,
+        ge=1,
+        le=10_000,
+        description="evaluate the test set every k epochs and after the last: 1 draws whole "
+        "test curves; more saves the evaluations' time (about a fifth of a CPU run)",
+    )
 
     @field_validator("augment")
     @classmethod
@@ -61,6 +68,11 @@ class TrainSettings(_Strict):
         if len(set(v)) != len(v):
             raise ValueError("augmentations must not repeat")
         return v
+
+    def evaluates_after(self, epoch: int) -> bool:
+        """Whether the test set is evaluated after `epoch` (0-based): every `eval_every`
+        epochs, and always after the last one (the run's reported test accuracy)."""
+        return (epoch + 1) % self.eval_every == 0 or epoch + 1 == self.epochs
 
     def lr_at(self, epoch: int) -> float:
         """Learning rate in force during `epoch` (0-based): the step schedule."""

@@ -215,6 +215,22 @@ def test_batched_reports_what_the_serial_trainer_reports(float64_default):
         assert outcome.test_accuracy == pytest.approx(serial.test_accuracy, abs=1e-12)
 
 
+def test_batched_eval_every_reports_what_the_serial_trainer_reports(float64_default):
+    settings = TrainSettings(optimizer="adam", lr=0.01, epochs=3, batch_size=10, eval_every=2)
+    pairs = [fake_pairs(40, seed=80 + r) for r in range(2)]
+    for data in pairs:
+        for part in (data.train, data.test):
+            part.input = part.input.double()
+    batched = train_batched(BN_SPEC, settings, pairs, [3, 4])
+    for outcome, seed, data in zip(batched, [3, 4], pairs, strict=True):
+        serial = train_run(BN_SPEC, settings, data, seed=seed, channels_last=False)
+        assert [e.test_accuracy is None for e in outcome.epochs] == [True, False, False]
+        for a, b in zip(outcome.epochs, serial.epochs, strict=True):
+            assert (a.test_accuracy is None) == (b.test_accuracy is None)
+            assert a.train_loss == pytest.approx(b.train_loss, abs=1e-9)
+        assert outcome.test_accuracy == pytest.approx(serial.test_accuracy, abs=1e-12)
+
+
 def test_mean_accuracy_matches_sequential_within_round_std():
     # float32, dropout on: rounds differ by their dropout masks, so compare the statistics.
     spec = spec_of(BNNet, "test-batched-dropout", p=0.2)

@@ -102,3 +102,14 @@ def test_resume_with_other_settings_is_refused(tmp_path, mnist_dir):
     assert _bench(tmp_path, mnist_dir).exit_code == 0
     res = _bench(tmp_path, mnist_dir, "--resume", "--lr", "0.5")
     assert res.exit_code == 2 and "different settings" in res.stderr
+
+
+def test_eval_every_thins_the_saved_test_curve(tmp_path, mnist_dir):
+    res = _bench(tmp_path, mnist_dir, "--epochs", "3", "--eval-every", "2", "--rounds", "1")
+    assert res.exit_code == 0, res.output
+    saved = json.loads((tmp_path / "r.json").read_text())
+    for run in saved["runs"]:
+        assert [e["test_accuracy"] is None for e in run["epochs"]] == [True, False, False]
+        assert run["test_accuracy"] == run["epochs"][-1]["test_accuracy"]
+    res = _bench(tmp_path, mnist_dir, "--eval-every", "0", out="bad.json")
+    assert res.exit_code == 2 and "eval_every" in res.output

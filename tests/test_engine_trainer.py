@@ -106,3 +106,14 @@ def test_device_resolution():
         with pytest.raises(DeviceError) as err:
             resolve_device("cuda")
         assert "CUDA is not available" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_eval_every_skips_test_evaluations_but_not_training(pairs):
+    every = _run(TINY_DIGITS, pairs, seed=5, epochs=5)
+    sparse = _run(TINY_DIGITS, pairs, seed=5, epochs=5, eval_every=2)
+    assert [e.test_accuracy is not None for e in sparse.epochs] == [False, True, False, True, True]
+    assert [e.digit_accuracy is not None for e in sparse.epochs] == [False, True, False, True, True]
+    # the evaluations change nothing about training: same losses, same final figures
+    assert [e.train_loss for e in sparse.epochs] == [e.train_loss for e in every.epochs]
+    assert sparse.test_accuracy == every.test_accuracy
+    assert sparse.epochs[1].test_accuracy == every.epochs[1].test_accuracy

@@ -173,3 +173,19 @@ def test_the_form_builds_the_plan_the_cli_would():
         bench_overrides={"rounds": 3, "device": "auto"},
     )
     assert plan.model_dump() == cli.model_dump()
+
+
+def test_sparse_test_curves_keep_epochs_and_plot_only_evaluated_points():
+    """With eval_every > 1 the skipped epochs carry no test figure: the curve keeps their
+    place (x = epoch) and the plot draws only the evaluated ones."""
+    from digitduel.tui.widgets import _evaluated
+
+    st = BenchState({"a": 4}, clock=Clock())
+    st.apply(started(("a",), 1))
+    key = JobKey("a", 0)
+    st.apply(RunStarted(key, "model-a", 1234, 4))
+    for e, test in ((1, None), (2, 0.8), (3, None), (4, 0.9)):
+        st.apply(epoch(key, e, 4, test=test))
+    curve = st.focus_run().curve
+    assert curve.test_accuracy == [None, 0.8, None, 0.9]
+    assert _evaluated(curve.test_accuracy) == ([2, 4], [80.0, 90.0])

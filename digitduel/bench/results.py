@@ -34,7 +34,7 @@ class EpochRecord(_Model):
     epoch: int
     train_loss: float | None  # None: not finite (the epoch the run diverged)
     train_accuracy: float
-    test_accuracy: float
+    test_accuracy: float | None  # None on epochs that `eval_every` skipped
     digit_accuracy: float | None = None
     lr: float
     elapsed_s: float

@@ -51,6 +51,12 @@ def bench(
     batch_size: int = typer.Option(
         None, "--batch-size", help="Override every contestant's batch size."
     ),
+    eval_every: int = typer.Option(
+        None,
+        "--eval-every",
+        help="Evaluate the test set every K epochs and after the last (default 1); "
+        "larger saves about a fifth of a CPU run, with sparser test curves.",
+    ),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps."),
     data_dir: Path = typer.Option(None, "--data-dir", help="Folder with the four MNIST IDX files."),
     offline: bool = typer.Option(False, "--offline", help="Never download the data."),
@@ -75,6 +81,7 @@ def bench(
     if resume and out is None:
         raise ConfigError("--resume needs --out FILE: the results file of the bench to resume")
     train = {"epochs": epochs, "lr": lr, "optimizer": optimizer, "batch_size": batch_size}
+    train["eval_every"] = eval_every
     bench_keys = {
         "rounds": rounds,
         "device": device,

@@ -293,7 +293,11 @@ def _loop(stack, settings, pairs_per_round, seeds, device, dtype, report, cancel
         synchronize(device)
         step_time = time.perf_counter() - t0
 
-        test_acc, digit_acc = stack.evaluate(*test)
+        evaluated = settings.evaluates_after(epoch)
+        if evaluated:
+            test_acc, digit_acc = stack.evaluate(*test)
+        else:  # placeholders, reported as None below
+            test_acc = digit_acc = torch.zeros_like(loss_sum)
         rows_out = torch.stack(
             [loss_sum / max(seen, 1), correct.double() / max(seen, 1), test_acc, digit_acc]
         ).tolist()  # the one host read of the epoch
@@ -305,8 +309,8 @@ def _loop(stack, settings, pairs_per_round, seeds, device, dtype, report, cancel
                 epoch=epoch + 1,
                 train_loss=loss_v,
                 train_accuracy=train_v,
-                test_accuracy=test_v,
-                digit_accuracy=digit_v if stack.has_digits else None,
+                test_accuracy=test_v if evaluated else None,
+                digit_accuracy=digit_v if stack.has_digits and evaluated else None,
                 lr=lr,
                 elapsed_s=elapsed,
             )

@@ -42,7 +42,7 @@ class EpochEnd:
     epochs: int
     train_loss: float
     train_accuracy: float
-    test_accuracy: float
+    test_accuracy: float | None  # None on epochs that `eval_every` skips
     digit_accuracy: float | None
     elapsed_s: float
 

@@ -39,7 +39,7 @@ class EpochMetrics:
     epoch: int  # 1-based
     train_loss: float  # mean over the epoch's batches (train mode)
     train_accuracy: float  # running accuracy over the epoch's batches (train mode, augmented)
-    test_accuracy: float  # eval mode, whole test set
+    test_accuracy: float | None  # eval mode, whole test set; None between eval_every epochs
     digit_accuracy: float | None  # eval mode, test digits, where the model predicts digits
     lr: float
     elapsed_s: float  # since the run started (training + evaluation)
@@ -209,12 +209,17 @@ def _loop(model, spec, settings, pairs, seed, device, job, emit, cancel, outcome
         synchronize(device)
         outcome.wall_time_s += time.perf_counter() - t0
 
-        test_acc, digit_acc = _evaluate(model, spec, settings, pairs.test, memory_format)
         # One host read per epoch for everything accumulated on the device.
-        parts = [loss_sum.double() / max(seen, 1), correct.double() / max(seen, 1), test_acc]
-        values = torch.stack(parts + ([] if digit_acc is None else [digit_acc])).tolist()
-        loss_v, train_v, test_v = values[:3]
-        digit_v = values[3] if digit_acc is not None else None
+        parts = [loss_sum.double() / max(seen, 1), correct.double() / max(seen, 1)]
+        test_v = digit_v = None
+        if settings.evaluates_after(epoch):
+            test_acc, digit_acc = _evaluate(model, spec, settings, pairs.test, memory_format)
+            parts += [test_acc] + ([] if digit_acc is None else [digit_acc])
+        values = torch.stack(parts).tolist()
+        loss_v, train_v = values[:2]
+        if len(values) > 2:
+            test_v = values[2]
+            digit_v = values[3] if len(values) > 3 else None
         metrics = EpochMetrics(
             epoch=epoch + 1,
             train_loss=loss_v,

@@ -40,6 +40,7 @@ FIELDS: tuple[Field, ...] = (
     Field("aux_weight", "aux weight", "float", "recipe"),
     Field("main_weight", "main weight", "float", "recipe"),
     Field("augment", "augment", "list", "recipe (none: 'none')"),
+    Field("eval_every", "eval every", "int", "1 epoch"),
     Field("seed", "seed", "int", "0"),
     Field("executor", "executor", "choice", "auto", ("auto", "serial", "processes", "batched")),
 )

@@ -153,7 +153,8 @@ class RunScreen(Screen):
         run_bar = self.query_one("#run-progress", ProgressBar)
         if run is not None:
             run_bar.update(total=max(run.epochs, 1), progress=run.epoch)
-            last = run.curve.test_accuracy[-1] if run.curve.test_accuracy else None
+            tested = [v for v in run.curve.test_accuracy if v is not None]
+            last = tested[-1] if tested else None
             status = "" if run.status == "running" else f" [{run.status}]"
             self.query_one("#run-line", Static).update(
                 f"{run.key.contestant} round {run.key.round + 1}: epoch {run.epoch}/{run.epochs}"

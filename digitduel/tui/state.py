@@ -34,7 +34,7 @@ class Curve:
 
     train_loss: list[float | None] = field(default_factory=list)
     train_accuracy: list[float] = field(default_factory=list)
-    test_accuracy: list[float] = field(default_factory=list)
+    test_accuracy: list[float | None] = field(default_factory=list)  # None: not evaluated
 
 
 @dataclass

@@ -66,6 +66,12 @@ def _log_loss(curve) -> tuple[list[int], list[float]]:
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
+def _evaluated(values: list[float | None]) -> tuple[list[int], list[float]]:
+    """(epoch, percent) of the epochs that were evaluated (`eval_every` skips some)."""
+    pts = [(i + 1, 100 * v) for i, v in enumerate(values) if v is not None]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
 def _epoch_ticks(plt, runs: list[RunView | None]) -> None:
     """Whole epochs on the x axis (plotext would label 1.25, 1.5, ...)."""
     n = max((len(r.curve.test_accuracy) for r in runs if r is not None), default=0)
@@ -102,13 +108,12 @@ class AccuracyPlot(_Plot):
     def show_runs(self, live: RunView | None, earlier: list[RunView]) -> None:
         self._begin()
         for run in earlier:
-            ys = [100 * v for v in run.curve.test_accuracy]
-            self._line("earlier", list(range(1, len(ys) + 1)), ys, FAINT)
+            self._line("earlier", *_evaluated(run.curve.test_accuracy), FAINT)
         if live is not None:
             c = live.curve
-            xs = list(range(1, len(c.test_accuracy) + 1))
+            xs = list(range(1, len(c.train_accuracy) + 1))
             self._line("train", xs, [100 * v for v in c.train_accuracy], TRAIN, "train")
-            self._line("test", xs, [100 * v for v in c.test_accuracy], LIVE, "test")
+            self._line("test", *_evaluated(c.test_accuracy), LIVE, "test")
         _epoch_ticks(self.plt, [live, *earlier])
         self.refresh()
 
