@@ -195,9 +195,23 @@ def results_meta(result: Any) -> dict[str, Any]:
         "epochs": "/".join(str(e) for e in epochs),
         "pairs": result.bench.n_pairs,
         "data": f"{result.data.source} {result.data.path or ''}".strip(),
+        "wall time": _wall_time(result),
         "compute time": f"{run_time / 60:.1f} min (sum of run times)",
         "status": result.status,
     }
+
+
+def _wall_time(result: Any) -> str:
+    """From the bench's start to its end (a resumed bench: its last invocation only)."""
+    from datetime import datetime
+
+    if not result.finished:
+        return "not finished"
+    try:
+        took = datetime.fromisoformat(result.finished) - datetime.fromisoformat(result.created)
+    except ValueError:
+        return "unknown"
+    return f"{took.total_seconds() / 60:.1f} min"
 
 
 # ---- rendering -------------------------------------------------------------------------
