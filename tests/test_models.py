@@ -292,3 +292,24 @@ def test_models_as_a_subprocess():
         "banjac-nows",
         "banjac-nows-aux",
     ]
+
+
+def test_shared_batchnorm_branches_see_each_digit_as_its_own_batch():
+    """Two calls of a shared branch with BatchNorm (the reports' forward): each digit's batch
+    is normalised on its own in training, unlike one call on both digits' 2B images."""
+    from digitduel.models.layers import has_batchnorm, join_digits, split_digits
+
+    model = get_spec("sgd-ws-aux").create().train()
+    assert has_batchnorm(model.branch)
+    x = _batch(6)[0]
+    x[:, 1] = x[:, 1] * 3 + 2  # the second digits' batch has other statistics
+    torch.manual_seed(0)
+    got = model(x).digits
+    branch = model.branch
+    torch.manual_seed(0)
+    per_digit = torch.stack([branch(x[:, 0:1]), branch(x[:, 1:2])], dim=1)
+    torch.manual_seed(0)
+    one_batch = join_digits(branch(split_digits(x)), 6)
+    torch.testing.assert_close(got, per_digit)
+    assert not torch.allclose(got, one_batch)
+    assert not has_batchnorm(get_spec("banjac-ws").create().first)  # runs once on 2B digits
