@@ -113,3 +113,20 @@ def test_eval_every_thins_the_saved_test_curve(tmp_path, mnist_dir):
         assert run["test_accuracy"] == run["epochs"][-1]["test_accuracy"]
     res = _bench(tmp_path, mnist_dir, "--eval-every", "0", out="bad.json")
     assert res.exit_code == 2 and "eval_every" in res.output
+
+
+def test_set_reaches_any_setting_through_the_schema(tmp_path, mnist_dir):
+    res = _bench(
+        tmp_path, mnist_dir, "--rounds", "1", "--set", "aux_weight=0.5",
+        "--set", 'augment=["swap"]', "--set", "optimizer=sgd", "--set", "n_pairs=40",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    saved = json.loads((tmp_path / "r.json").read_text())
+    for c in saved["contestants"]:
+        assert c["settings"]["aux_weight"] == 0.5 and c["settings"]["augment"] == ["swap"]
+        assert c["settings"]["optimizer"] == "sgd"
+    assert saved["bench"]["n_pairs"] == 50  # the explicit --n-pairs flag wins over --set
+    res = _bench(tmp_path, mnist_dir, "--set", "aux_wieght=1", out="bad.json")
+    assert res.exit_code == 2 and "unknown setting 'aux_wieght'" in res.output
+    res = _bench(tmp_path, mnist_dir, "--set", "momentum=2", out="bad.json")
+    assert res.exit_code == 2 and "momentum" in res.output and "Traceback" not in res.output

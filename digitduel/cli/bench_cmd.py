@@ -51,6 +51,13 @@ def bench(
     batch_size: int = typer.Option(
         None, "--batch-size", help="Override every contestant's batch size."
     ),
+    set_values: list[str] | None = typer.Option(
+        None,
+        "--set",
+        help="Any setting of the schema as KEY=VALUE, repeatable (e.g. --set aux_weight=0.5 "
+        "--set 'augment=[\"swap\"]'); values are TOML literals, bare words are strings.",
+        show_default=False,
+    ),
     eval_every: int = typer.Option(
         None,
         "--eval-every",
@@ -80,8 +87,15 @@ def bench(
         raise ConfigError("choose exactly one of --all, --model NAME ... or --preset NAME|FILE")
     if resume and out is None:
         raise ConfigError("--resume needs --out FILE: the results file of the bench to resume")
-    train = {"epochs": epochs, "lr": lr, "optimizer": optimizer, "batch_size": batch_size}
-    train["eval_every"] = eval_every
+    # Explicit flags win over --set; both go through the same schema.
+    set_train, set_bench = _parse_set(set_values or [])
+    train = {
+        "epochs": epochs,
+        "lr": lr,
+        "optimizer": optimizer,
+        "batch_size": batch_size,
+        "eval_every": eval_every,
+    }
     bench_keys = {
         "rounds": rounds,
         "device": device,
@@ -91,8 +105,8 @@ def bench(
         "jobs": jobs,
     }
     common = {
-        "train_overrides": {k: v for k, v in train.items() if v is not None},
-        "bench_overrides": {k: v for k, v in bench_keys.items() if v is not None},
+        "train_overrides": {**set_train, **{k: v for k, v in train.items() if v is not None}},
+        "bench_overrides": {**set_bench, **{k: v for k, v in bench_keys.items() if v is not None}},
         "data_dir": str(data_dir.resolve()) if data_dir else None,
         "offline": offline,
     }
@@ -104,6 +118,30 @@ def bench(
         plan = plan_for_models(list(model), **common)
     out = out or _default_out(plan.name)
     _run_and_report(plan, out, resume=resume, as_json=as_json)
+
+
+def _parse_set(items: list[str]) -> tuple[dict, dict]:
+    """`--set KEY=VALUE` pairs -> (train overrides, bench overrides). The schema validates
+    the values later, with the same one-line errors as presets and the TUI form."""
+    import tomllib
+
+    from digitduel.settings import BENCH_KEYS, TRAIN_KEYS, split_keys
+
+    values = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            values[key] = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            values[key] = raw.strip()  # a bare word: a string
+    train, bench, unknown = split_keys(values)
+    if unknown:
+        known = ", ".join(sorted(TRAIN_KEYS | BENCH_KEYS))
+        raise ConfigError(f"--set: unknown setting {unknown[0]!r} (known: {known})")
+    return train, bench
 
 
 def _run_and_report(plan, out: Path, *, resume: bool, as_json: bool) -> None:
