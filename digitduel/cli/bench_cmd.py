@@ -226,8 +226,12 @@ def compare(
         raise ConfigError(f"{a} has no contestant {unknown[0]!r} (it has: {', '.join(known)})")
     if contestant is not None and len(contestant) == 1:
         raise ConfigError("name two contestants or more with --contestant, or none")
-    if not any(s.test_mean is not None for s in first.summary):
+    finished = [s.label for s in first.summary if s.test_mean is not None]
+    if not finished:
         raise ConfigError(f"{a} has no finished run to compare")
+    idle = [c for c in contestant or [] if c not in finished]
+    if idle:
+        raise ConfigError(f"{a} has no finished run of {idle[0]!r} to compare")
     _console().print(within_table(first, contestant or None, a.name))
 
 
