@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from digitduel.report.stats import Summary, TestResult, ranking_agreement, ranks, welch
+from digitduel.report.stats import Summary, TestResult, fmt_p, ranking_agreement, ranks, welch
 
 
 class ReportRowLike(Protocol):
@@ -223,14 +223,6 @@ def fmt_summary(s: Summary | None, digits: int = 2) -> str:
     if s.n == 0:  # published mean only
         return f"{s.mean:.{digits}f}"
     return f"{s.mean:.{digits}f} +- {s.std:.{digits}f} ({s.n})"
-
-
-def fmt_p(p: float | None) -> str:
-    if p is None:
-        return "-"
-    if p < 1e-4:
-        return "<1e-4"
-    return f"{p:.3f}" if p < 0.995 else "1.00"
 
 
 def fmt_diff(t: TestResult | None) -> str:

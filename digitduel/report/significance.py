@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from digitduel.report.stats import TestResult, compare_rounds
+from digitduel.report.stats import TestResult, compare_rounds, fmt_p
 
 
 def rounds_of(result: Any, label: str) -> dict[int, float]:
@@ -62,5 +62,4 @@ def describe(t: TestResult) -> str:
     """One short cell: '+1.23 (paired p=0.004, better)'."""
     if t.p is None:
         return f"{t.diff:+.2f} (n/a: too few rounds)" if t.diff == t.diff else "n/a"
-    p = "<1e-4" if t.p < 1e-4 else f"{t.p:.3f}"
-    return f"{t.diff:+.2f} ({t.test} p={p}, {t.verdict})"
+    return f"{t.diff:+.2f} ({t.test} p={fmt_p(t.p)}, {t.verdict})"

@@ -151,6 +151,15 @@ def compare_rounds(
     return welch_samples(list(a.values()), list(b.values()), alpha)
 
 
+def fmt_p(p: float | None) -> str:
+    """A p-value for a table cell: '-' when untestable, '<1e-4', else 3 decimals."""
+    if p is None:
+        return "-"
+    if p < 1e-4:
+        return "<1e-4"
+    return f"{p:.3f}" if p < 0.995 else "1.00"
+
+
 def rank_order(means: dict[str, float]) -> list[str]:
     """Labels from best to worst mean (ties keep the given order)."""
     return sorted(means, key=lambda k: -means[k])

@@ -8,6 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from digitduel.bench.results import BenchResult, ContestantSummary, RunRecord
+from digitduel.report.stats import fmt_p
 
 
 def pct(mean: float | None, std: float | None = None) -> str:
@@ -105,7 +106,7 @@ def compare_table(a: BenchResult, b: BenchResult, name_a: str = "A", name_b: str
             diff = f"{100 * (y.test_mean - x.test_mean):+.2f}"
             res = compare_contestants(a, label, b, label)
             if res.p is not None:
-                p, kind, verdict = _p(res.p), res.test, _verdict(res.verdict)
+                p, kind, verdict = fmt_p(res.p), res.test, _verdict(res.verdict)
         table.add_row(
             label,
             pct(x.test_mean, x.test_std) if x else "",
@@ -151,15 +152,11 @@ def within_table(result: BenchResult, labels: list[str] | None = None, name: str
             table.add_row(*cells, "reference", "", "", "")
             continue
         res = compare_contestants(result, ref.label, result, s.label)
-        p = _p(res.p) if res.p is not None else "n/a"
+        p = fmt_p(res.p) if res.p is not None else "n/a"
         table.add_row(*cells, f"{res.diff:+.2f}", p, res.test, _verdict(res.verdict))
     table.caption = "verdict: two-sided test at p < 0.05; better/worse than the reference"
     table.caption_justify = "left"
     return table
-
-
-def _p(p: float) -> str:
-    return "<1e-4" if p < 1e-4 else f"{p:.3f}"
 
 
 def _verdict(v: str) -> str:
