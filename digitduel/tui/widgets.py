@@ -60,16 +60,20 @@ class _Plot(PlotextPlot):
         self.drawn[name] = self.drawn.get(name, 0) + len(xs)
 
 
+def _epoch_points(values, keep, y) -> tuple[list[int], list[float]]:
+    """(epoch, y(v)) for the epochs whose value `keep` accepts; x stays the epoch number."""
+    pts = [(i + 1, y(v)) for i, v in enumerate(values) if keep(v)]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
 def _log_loss(curve) -> tuple[list[int], list[float]]:
     """(epochs, log10 loss) of a run's finite, positive losses."""
-    pts = [(i + 1, math.log10(v)) for i, v in enumerate(curve.train_loss) if v and v > 0]
-    return [p[0] for p in pts], [p[1] for p in pts]
+    return _epoch_points(curve.train_loss, lambda v: bool(v) and v > 0, math.log10)
 
 
 def _evaluated(values: list[float | None]) -> tuple[list[int], list[float]]:
     """(epoch, percent) of the epochs that were evaluated (`eval_every` skips some)."""
-    pts = [(i + 1, 100 * v) for i, v in enumerate(values) if v is not None]
-    return [p[0] for p in pts], [p[1] for p in pts]
+    return _epoch_points(values, lambda v: v is not None, lambda v: 100 * v)
 
 
 def _epoch_ticks(plt, runs: list[RunView | None]) -> None:
