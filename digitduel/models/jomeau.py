@@ -109,38 +109,6 @@ class DigitBranch(nn.Module):
 
 
 @register(
-    "jomeau-aux40",
-    report="jomeau",
-    recipe=recipe(1e-3, aux_weight=40.0),
-    weight_sharing=True,
-    aux=True,
-    description="CNNaux: CNNws2 + auxiliary digit loss, weight 40",
-)
-@register(
-    "jomeau-aux10",
-    report="jomeau",
-    recipe=recipe(5e-3, aux_weight=10.0),
-    weight_sharing=True,
-    aux=True,
-    description="CNNaux: CNNws2 + auxiliary digit loss, weight 10",
-)
-@register(
-    "jomeau-aux2",
-    report="jomeau",
-    recipe=recipe(1e-3, aux_weight=2.0),
-    weight_sharing=True,
-    aux=True,
-    description="CNNaux: CNNws2 + auxiliary digit loss, weight 2",
-)
-@register(
-    "jomeau-aux0.5",
-    report="jomeau",
-    recipe=recipe(5e-3, aux_weight=0.5),
-    weight_sharing=True,
-    aux=True,
-    description="CNNaux: CNNws2 + auxiliary digit loss, weight 0.5",
-)
-@register(
     "jomeau-ws2",
     report="jomeau",
     recipe=recipe(5e-4),
@@ -156,6 +124,19 @@ class CNNws2(nn.Module):
     def forward(self, x):
         digits = two_branches(self.branch, self.branch, x)  # [B, 2, 10]
         return ModelOutput(compare=self.comparator(F.relu(digits).flatten(1)), digits=digits)
+
+
+# CNNaux: CNNws2 trained with the auxiliary digit loss at weight alpha, each alpha with its
+# Table I learning rate.
+for _alpha, _lr in ((0.5, 5e-3), (2, 1e-3), (10, 5e-3), (40, 1e-3)):
+    register(
+        f"jomeau-aux{_alpha:g}",
+        report="jomeau",
+        recipe=recipe(_lr, aux_weight=float(_alpha)),
+        weight_sharing=True,
+        aux=True,
+        description=f"CNNaux: CNNws2 + auxiliary digit loss, weight {_alpha:g}",
+    )(CNNws2)
 
 
 @register(
