@@ -264,5 +264,17 @@ def make_executor(name: str, *, n_jobs: int | None = None, device=None, n_tasks:
     return _FACTORIES[name](n_jobs, device, n_tasks)
 
 
+def prestart(name: str, *, n_jobs: int | None = None, device=None, n_tasks: int = 1) -> None:
+    """Begin what the executor `name` would start slowly (the processes executor's forkserver
+    imports torch for 2-4 s), so it overlaps the caller's data loading."""
+    device = torch.device(device or "cpu")
+    if name == "auto":
+        name = auto_choice(device, n_tasks, n_jobs=n_jobs)
+    if name == "processes":
+        from digitduel.bench.processes import start_server
+
+        start_server()
+
+
 def executor_note(message: str) -> Note:
     return Note(message=message, level="warning")

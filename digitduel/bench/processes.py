@@ -9,8 +9,11 @@ kill) breaks a ProcessPoolExecutor and fails every pending future. Here each wor
 own inbox, so the parent always knows which job a dead worker held: that job is recorded as
 "failed", a fresh worker replaces it, and the other jobs go on.
 
-Workers start through the forkserver (spawn where there is none), which imports torch once;
-they never inherit the parent's OpenMP state. Each worker gets the DataContext once, warms up
+Workers start through the forkserver (spawn where there is none), which imports torch and
+torch._dynamo once (the first torch.optim optimizer imports _dynamo: 1.3-1.9 s per process
+here, which every worker and every replacement would otherwise pay); they never inherit the
+parent's OpenMP state. `start_server()` starts the forkserver early, so its imports overlap
+the parent's data loading. Each worker gets the DataContext once, warms up
 per model on its first job of that model (in the trainer), and ignores SIGINT: Ctrl-C reaches
 the parent, which sets the shared cancel Event; trainers see it within one batch.
 """
@@ -30,13 +33,25 @@ POLL_S = 0.2  # how often the parent looks at cancel and at worker liveness
 DRAIN_S = 10.0  # after a cancel, how long finished/cancelled results may take to arrive
 
 
+PRELOAD = ["torch", "torch._dynamo", "torch.optim", "digitduel.training.trainer"]
+
+
 def _context():
     methods = mp.get_all_start_methods()
     if "forkserver" in methods:
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["torch", "digitduel.training.trainer"])
+        ctx.set_forkserver_preload(PRELOAD)
         return ctx
     return mp.get_context("spawn")
+
+
+def start_server() -> None:
+    """Start the forkserver now, in the background (it does its imports while the caller goes
+    on); the pool's first fork waits for it. Idempotent; a no-op where there is no forkserver."""
+    if _context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 def _worker_main(wid: int, ctx: DataContext, inbox, outbox, cancel) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from digitduel.bench.executors import DataContext, Job, make_executor
+from digitduel.bench.executors import DataContext, Job, make_executor, prestart
 from digitduel.bench.journal import Journal, journal_path
 from digitduel.bench.plan import BenchPlan, round_seeds
 from digitduel.bench.results import (
@@ -64,6 +64,8 @@ def run_bench(
     emit = on_event or (lambda _e: None)
     out_path = Path(out_path)
     device = resolve_device(plan.bench.device)
+    jobs = plan_jobs(plan)
+    prestart(plan.bench.executor, n_jobs=plan.bench.jobs, device=device, n_tasks=len(jobs))
     if mnist is None:
         from digitduel.data import load_mnist
 
@@ -73,7 +75,6 @@ def run_bench(
             on_note=lambda msg: emit(Note(msg, "warning")),
         )
 
-    jobs = plan_jobs(plan)
     wanted = {job.key for job in jobs}
     jpath = journal_path(out_path)
     if resume:

@@ -31,7 +31,15 @@ from digitduel.training.events import EpochEnd, JobKey, RunStarted
 from digitduel.training.objective import compute_loss, predict, predict_digits
 
 Status = Literal["ok", "diverged", "cancelled", "failed"]
-EVAL_BATCH = 1000  # evaluation chunk: the whole 1000-pair test set in one forward
+EVAL_BATCH = 1000  # evaluation chunk on a GPU: the whole 1000-pair test set in one forward
+# On CPU, chunks of 250 keep the activations in cache: over the 48 registered models a
+# test-set evaluation takes 6% less time in total than with 1000 (Banjac's 2.2x, Jomeau's
+# 1.2x less; a few fully connected models 10% more), measured on one thread.
+EVAL_BATCH_CPU = 250
+
+
+def eval_batch(device: torch.device) -> int:
+    return EVAL_BATCH_CPU if device.type == "cpu" else EVAL_BATCH
 
 
 @dataclass
@@ -97,7 +105,9 @@ def warm_up(spec: ModelSpec, device: torch.device, batch_size: int, channels_las
         return channels_last
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         model = spec.create().to(device)
-        x = torch.randn(min(batch_size, 64), 2, 14, 14, device=device)
+        # The run's own batch shape, and the evaluation's: oneDNN builds a kernel per shape on
+        # first use, which would otherwise land in the first timed epoch.
+        x = torch.randn(max(batch_size, 2), 2, 14, 14, device=device)
         if channels_last:
             try:
                 model = model.to(memory_format=torch.channels_last)
@@ -115,7 +125,8 @@ def warm_up(spec: ModelSpec, device: torch.device, batch_size: int, channels_las
             opt.step()
         model.eval()
         with torch.inference_mode():
-            model(x)
+            x_eval = torch.randn(eval_batch(device), 2, 14, 14, device=device)
+            model(x_eval.contiguous(memory_format=torch.channels_last) if channels_last else x_eval)
         synchronize(device)
     _WARMED.add((spec.name, str(device), channels_last))
     return channels_last
@@ -258,16 +269,16 @@ def _evaluate(model, spec, settings, split, memory_format):
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=split.input.device)
     digit_correct = None
-    n = split.input.shape[0]
+    n, chunk = split.input.shape[0], eval_batch(split.input.device)
     with torch.inference_mode():
-        for start in range(0, n, EVAL_BATCH):
-            x = split.input[start : start + EVAL_BATCH].contiguous(memory_format=memory_format)
+        for start in range(0, n, chunk):
+            x = split.input[start : start + chunk].contiguous(memory_format=memory_format)
             out = model(x)
-            target = split.target[start : start + EVAL_BATCH]
+            target = split.target[start : start + chunk]
             correct += (predict(out, spec.predicts, settings.loss) == target).sum()
             digits = predict_digits(out)
             if digits is not None:
-                hit = (digits == split.classes[start : start + EVAL_BATCH]).sum()
+                hit = (digits == split.classes[start : start + chunk]).sum()
                 digit_correct = hit if digit_correct is None else digit_correct + hit
     acc = correct.double() / n
     digit_acc = None if digit_correct is None else digit_correct.double() / (2 * n)
