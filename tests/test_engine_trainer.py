@@ -117,3 +117,17 @@ def test_eval_every_skips_test_evaluations_but_not_training(pairs):
     assert [e.train_loss for e in sparse.epochs] == [e.train_loss for e in every.epochs]
     assert sparse.test_accuracy == every.test_accuracy
     assert sparse.epochs[1].test_accuracy == every.epochs[1].test_accuracy
+
+
+def test_evaluation_does_not_depend_on_its_chunk_size(pairs, monkeypatch):
+    """The test set is evaluated in chunks (250 pairs on CPU); a chunk that does not divide
+    the set, or one chunk for all of it, must count every pair and digit exactly once."""
+    import digitduel.training.trainer as trainer
+
+    figures = []
+    for chunk in (7, 250, 10_000):
+        monkeypatch.setattr(trainer, "EVAL_BATCH_CPU", chunk)
+        out = _run(TINY_DIGITS, pairs, seed=5, epochs=2)
+        figures.append([(e.test_accuracy, e.digit_accuracy) for e in out.epochs])
+        figures[-1].append((out.train_accuracy, out.test_accuracy))
+    assert figures[0] == figures[1] == figures[2]
