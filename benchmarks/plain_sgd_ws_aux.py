@@ -1,0 +1,124 @@
+"""A reader's plain loop of the SGD report's WS+aux (Table 1, third column), on digitduel's
+own round pairs: a cross-check that `sgd-ws-aux` is not worse than what a reader would write.
+
+    python benchmarks/plain_sgd_ws_aux.py --rounds 15 --data-dir ../shared/data/mnist \
+        [--compare docs/results/convnet-ws-aux.json]
+
+Round r uses the pairs digitduel's bench draws for round r (same data seed), so with
+--compare the two are paired round by round (paired t-test). Initialisation and batch order
+are the loop's own. Not a test: 15 rounds take ~2 min on one core per round.
+"""
+
+import argparse
+import json
+import statistics
+
+import torch
+import torch.nn.functional as F
+from scipy import stats
+from torch import nn
+
+from digitduel.bench.plan import round_seeds
+from digitduel.data import draw_pairs, load_mnist
+
+
+class Branch(nn.Module):
+    """Table 1's ConvNet module on one 1x14x14 digit, 10 outputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3)
+        self.conv2 = nn.Conv2d(32, 64, 3)
+        self.fc1 = nn.Linear(256, 200)
+        self.bn1 = nn.BatchNorm1d(200)
+        self.fc2 = nn.Linear(200, 100)
+        self.bn2 = nn.BatchNorm1d(100)
+        self.fc3 = nn.Linear(100, 10)
+        self.drop = nn.Dropout(0.2)
+
+    def forward(self, x):
+        x = F.relu(F.max_pool2d(self.conv1(x), 2, 2))
+        x = F.relu(F.max_pool2d(self.conv2(x), 2, 2))
+        x = self.drop(self.bn1(F.relu(self.fc1(x.view(-1, 256)))))
+        x = self.drop(self.bn2(F.relu(self.fc2(x))))
+        return self.fc3(x)
+
+
+class Net(nn.Module):
+    """The shared module on each digit, softmax, cat, then the final MLP (20-150-50-2)."""
+
+    def __init__(self):
+        super().__init__()
+        self.branch = Branch()
+        self.fc1 = nn.Linear(20, 150)
+        self.bn1 = nn.BatchNorm1d(150)
+        self.fc2 = nn.Linear(150, 50)
+        self.bn2 = nn.BatchNorm1d(50)
+        self.fc3 = nn.Linear(50, 2)
+        self.drop = nn.Dropout(0.2)
+
+    def forward(self, x):
+        a = self.branch(x[:, 0:1])
+        b = self.branch(x[:, 1:2])
+        h = torch.cat([F.softmax(a, 1), F.softmax(b, 1)], 1)
+        h = self.drop(self.bn1(F.relu(self.fc1(h))))
+        h = self.drop(self.bn2(F.relu(self.fc2(h))))
+        return self.fc3(h), a, b
+
+
+def run(p, seed, epochs=50):
+    """Section 3: SGD 9e-2 then 1e-3 after 3/5 of 50 epochs, wd 5e-4, batch 100, CE + 0.75 x
+    (CE digit 1 + CE digit 2). Returns the test accuracy."""
+    torch.manual_seed(seed)
+    m = Net()
+    opt = torch.optim.SGD(m.parameters(), lr=9e-2, weight_decay=5e-4)
+    x, y, c = p.train.input, p.train.target, p.train.classes
+    for ep in range(epochs):
+        if ep == 30:
+            for g in opt.param_groups:
+                g["lr"] = 1e-3
+        m.train()
+        perm = torch.randperm(1000)
+        for s in range(0, 1000, 100):
+            i = perm[s : s + 100]
+            out, a, b = m(x[i])
+            loss = F.cross_entropy(out, y[i]) + 0.75 * (
+                F.cross_entropy(a, c[i, 0]) + F.cross_entropy(b, c[i, 1])
+            )
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    m.eval()
+    with torch.no_grad():
+        return (m(p.test.input)[0].argmax(1) == p.test.target).float().mean().item()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--seed", type=int, default=0, help="digitduel's base seed (data draws)")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--compare", default=None, help="a digitduel results JSON with sgd-ws-aux")
+    args = ap.parse_args()
+    if args.rounds < 2:
+        ap.error("--rounds must be at least 2 (a std and a paired test need two rounds)")
+    torch.set_num_threads(1)
+    mnist = load_mnist(args.data_dir)
+    accs = []
+    for r in range(args.rounds):
+        data_seed, init_seed = round_seeds(args.seed, r)
+        accs.append(run(draw_pairs(mnist, 1000, seed=data_seed), init_seed))
+        print(f"round {r}: {100 * accs[-1]:.2f} %", flush=True)
+    print(f"plain loop: {100 * statistics.fmean(accs):.2f} +- {100 * statistics.stdev(accs):.2f} %")
+    if args.compare:
+        runs = json.load(open(args.compare))["runs"]
+        ours = {x["round"]: x["test_accuracy"] for x in runs if x["model"] == "sgd-ws-aux"}
+        paired = [(ours[r], a) for r, a in enumerate(accs) if r in ours]
+        a, b = [p[0] for p in paired], [p[1] for p in paired]
+        test = stats.ttest_rel(a, b)
+        print(f"digitduel on the same {len(a)} rounds: {100 * statistics.fmean(a):.2f} +- "
+              f"{100 * statistics.stdev(a):.2f} %; paired t-test p = {test.pvalue:.3f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
