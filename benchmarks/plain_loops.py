@@ -66,9 +66,9 @@ class Net(nn.Module):
         return self.fc3(h), a, b
 
 
-def run(p, seed, epochs=50):
+def run_sgd_ws_aux(p, seed, digit_batch, epochs=50):
     """Section 3: SGD 9e-2 then 1e-3 after 3/5 of 50 epochs, wd 5e-4, batch 100, CE + 0.75 x
-    (CE digit 1 + CE digit 2). Returns the test accuracy."""
+    (CE digit 1 + CE digit 2). Returns the test accuracy. (`digit_batch` is unused.)"""
     torch.manual_seed(seed)
     m = Net()
     opt = torch.optim.SGD(m.parameters(), lr=9e-2, weight_decay=5e-4)
@@ -93,12 +93,48 @@ def run(p, seed, epochs=50):
         return (m(p.test.input)[0].argmax(1) == p.test.target).float().mean().item()
 
 
+def cnnd() -> nn.Sequential:
+    """Jomeau et al.'s CNNd: conv 8 (k3), ReLU, max pool 2, conv 16 (k3), ReLU, then
+    256-100-200-100-10 with ReLU between the linear layers."""
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3), nn.ReLU(),
+        nn.Flatten(), nn.Linear(256, 100), nn.ReLU(), nn.Linear(100, 200), nn.ReLU(),
+        nn.Linear(200, 100), nn.ReLU(), nn.Linear(100, 10),
+    )  # fmt: skip
+
+
+def run_jomeau_digit(p, seed, digit_batch, epochs=25):
+    """Section IV: Adam lr 5e-4 (Table I), 25 epochs, MSE against the one-hot class, trained
+    on the 2000 single digits; a pair is predicted by comparing the two predicted classes.
+    `digit_batch` 200 is "a mini batch size of 100" pairs; 100 reads it as 100 digits."""
+    torch.manual_seed(seed)
+    m = cnnd()
+    opt = torch.optim.Adam(m.parameters(), lr=5e-4)
+    x, c = p.train.input.reshape(-1, 1, 14, 14), p.train.classes.reshape(-1)
+    for _ in range(epochs):
+        perm = torch.randperm(x.shape[0])
+        for s in range(0, x.shape[0], digit_batch):
+            i = perm[s : s + digit_batch]
+            loss = F.mse_loss(m(x[i]), F.one_hot(c[i], 10).float())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        d = m(p.test.input.reshape(-1, 1, 14, 14)).argmax(1).reshape(-1, 2)
+        return ((d[:, 0] <= d[:, 1]).long() == p.test.target).float().mean().item()
+
+
+LOOPS = {"sgd-ws-aux": run_sgd_ws_aux, "jomeau-digit": run_jomeau_digit}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("model", choices=sorted(LOOPS), help="digitduel's name for the model")
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--digit-batch", type=int, default=200, help="jomeau-digit: digits per batch")
     ap.add_argument("--seed", type=int, default=0, help="digitduel's base seed (data draws)")
     ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--compare", default=None, help="a digitduel results JSON with sgd-ws-aux")
+    ap.add_argument("--compare", default=None, help="a digitduel results JSON with the model")
     args = ap.parse_args()
     if args.rounds < 2:
         ap.error("--rounds must be at least 2 (a std and a paired test need two rounds)")
@@ -107,12 +143,13 @@ def main() -> None:
     accs = []
     for r in range(args.rounds):
         data_seed, init_seed = round_seeds(args.seed, r)
-        accs.append(run(draw_pairs(mnist, 1000, seed=data_seed), init_seed))
+        pairs = draw_pairs(mnist, 1000, seed=data_seed)
+        accs.append(LOOPS[args.model](pairs, init_seed, args.digit_batch))
         print(f"round {r}: {100 * accs[-1]:.2f} %", flush=True)
     print(f"plain loop: {100 * statistics.fmean(accs):.2f} +- {100 * statistics.stdev(accs):.2f} %")
     if args.compare:
         runs = json.load(open(args.compare))["runs"]
-        ours = {x["round"]: x["test_accuracy"] for x in runs if x["model"] == "sgd-ws-aux"}
+        ours = {x["round"]: x["test_accuracy"] for x in runs if x["model"] == args.model}
         paired = [(ours[r], a) for r, a in enumerate(accs) if r in ours]
         a, b = [p[0] for p in paired], [p[1] for p in paired]
         test = stats.ttest_rel(a, b)
