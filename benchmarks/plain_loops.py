@@ -1,12 +1,15 @@
-"""A reader's plain loop of the SGD report's WS+aux (Table 1, third column), on digitduel's
-own round pairs: a cross-check that `sgd-ws-aux` is not worse than what a reader would write.
+"""Plain loops, as a reader writes them from a report, on digitduel's own round pairs: a
+cross-check that where digitduel falls short of a report, a reader's script does too.
 
-    python benchmarks/plain_sgd_ws_aux.py --rounds 15 --data-dir ../shared/data/mnist \
-        [--compare docs/results/convnet-ws-aux.json]
+    python benchmarks/plain_loops.py sgd-ws-aux --rounds 15 --data-dir ../shared/data/mnist \
+        --compare docs/results/convnet-ws-aux.json
+    python benchmarks/plain_loops.py jomeau-digit --rounds 10 --data-dir ../shared/data/mnist \
+        --compare docs/results/jomeau.json [--digit-batch 100]
 
 Round r uses the pairs digitduel's bench draws for round r (same data seed), so with
 --compare the two are paired round by round (paired t-test). Initialisation and batch order
-are the loop's own. Not a test: 15 rounds take ~2 min on one core per round.
+are the loop's own; no digitduel model, trainer or objective is used. Not a test: a round
+takes 5-10 s on one core.
 """
 
 import argparse
