@@ -13,9 +13,9 @@ Workers start through the forkserver (spawn where there is none), which imports 
 torch._dynamo once (the first torch.optim optimizer imports _dynamo: 1.3-1.9 s per process
 here, which every worker and every replacement would otherwise pay); they never inherit the
 parent's OpenMP state. `start_server()` starts the forkserver early, so its imports overlap
-the parent's data loading. Each worker gets the DataContext once, warms up
-per model on its first job of that model (in the trainer), and ignores SIGINT: Ctrl-C reaches
-the parent, which sets the shared cancel Event; trainers see it within one batch.
+the parent's data loading. Each worker gets the DataContext once, warms up per model on its
+first job of that model (in the trainer), and ignores SIGINT: Ctrl-C reaches the parent,
+which sets the shared cancel Event; trainers see it within one batch.
 """
 
 from __future__ import annotations
