@@ -38,17 +38,18 @@ from torch.utils.flop_counter import FlopCounterMode
 
 
 class ConvNet(nn.Module):
-    """Table 1, first column: Conv-pool-relu x2, then 256-200-100-2 with BatchNorm, dropout."""
+    """Table 1, first column: Conv-pool-relu x2, then 256-200-100-2 with BatchNorm, dropout.
+    (`ConvNet(1, 10)` is the module the other two columns share between the digits.)"""
 
-    def __init__(self):
+    def __init__(self, in_channels: int = 2, outputs: int = 2):
         super().__init__()
-        self.conv1 = nn.Conv2d(2, 32, kernel_size=3)
+        self.conv1 = nn.Conv2d(in_channels, 32, kernel_size=3)
         self.conv2 = nn.Conv2d(32, 64, kernel_size=3)
         self.fc1 = nn.Linear(256, 200)
         self.bn1 = nn.BatchNorm1d(200)
         self.fc2 = nn.Linear(200, 100)
         self.bn2 = nn.BatchNorm1d(100)
-        self.fc3 = nn.Linear(100, 2)
+        self.fc3 = nn.Linear(100, outputs)
         self.dropout = nn.Dropout(0.2)
 
     def forward(self, x):

@@ -18,6 +18,7 @@ import statistics
 
 import torch
 import torch.nn.functional as F
+from bench_vs_plain import ConvNet  # this folder: the scripts run as benchmarks/<name>.py
 from scipy import stats
 from torch import nn
 
@@ -25,34 +26,12 @@ from digitduel.bench.plan import round_seeds
 from digitduel.data import draw_pairs, load_mnist
 
 
-class Branch(nn.Module):
-    """Table 1's ConvNet module on one 1x14x14 digit, 10 outputs."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3)
-        self.conv2 = nn.Conv2d(32, 64, 3)
-        self.fc1 = nn.Linear(256, 200)
-        self.bn1 = nn.BatchNorm1d(200)
-        self.fc2 = nn.Linear(200, 100)
-        self.bn2 = nn.BatchNorm1d(100)
-        self.fc3 = nn.Linear(100, 10)
-        self.drop = nn.Dropout(0.2)
-
-    def forward(self, x):
-        x = F.relu(F.max_pool2d(self.conv1(x), 2, 2))
-        x = F.relu(F.max_pool2d(self.conv2(x), 2, 2))
-        x = self.drop(self.bn1(F.relu(self.fc1(x.view(-1, 256)))))
-        x = self.drop(self.bn2(F.relu(self.fc2(x))))
-        return self.fc3(x)
-
-
 class Net(nn.Module):
     """The shared module on each digit, softmax, cat, then the final MLP (20-150-50-2)."""
 
     def __init__(self):
         super().__init__()
-        self.branch = Branch()
+        self.branch = ConvNet(in_channels=1, outputs=10)  # Table 1's ConvNet module
         self.fc1 = nn.Linear(20, 150)
         self.bn1 = nn.BatchNorm1d(150)
         self.fc2 = nn.Linear(150, 50)
