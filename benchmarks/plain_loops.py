@@ -5,6 +5,8 @@ cross-check that where digitduel falls short of a report, a reader's script does
         --compare docs/results/convnet-ws-aux.json
     python benchmarks/plain_loops.py jomeau-digit --rounds 10 --data-dir ../shared/data/mnist \
         --compare docs/results/jomeau.json [--digit-batch 100]
+    python benchmarks/plain_loops.py jomeau-aux40 --rounds 10 --data-dir ../shared/data/mnist \
+        --compare docs/results/jomeau.json
 
 Round r uses the pairs digitduel's bench draws for round r (same data seed), so with
 --compare the two are paired round by round (paired t-test). Initialisation and batch order
@@ -15,6 +17,7 @@ takes 5-10 s on one core.
 import argparse
 import json
 import statistics
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -106,7 +109,56 @@ def run_jomeau_digit(p, seed, digit_batch, epochs=25):
         return ((d[:, 0] <= d[:, 1]).long() == p.test.target).float().mean().item()
 
 
-LOOPS = {"sgd-ws-aux": run_sgd_ws_aux, "jomeau-digit": run_jomeau_digit}
+class CNNaux(nn.Module):
+    """Jomeau et al.'s CNNaux: per digit 3 convs (16/32/32, k2) with ReLU, max pool 2,
+    800-50-50-10 (the auxiliary output); ReLU, cat, then 20-50-50-50-1."""
+
+    def __init__(self):
+        super().__init__()
+        self.branch = nn.Sequential(
+            nn.Conv2d(1, 16, 2), nn.ReLU(), nn.Conv2d(16, 32, 2), nn.ReLU(),
+            nn.Conv2d(32, 32, 2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(800, 50), nn.ReLU(), nn.Linear(50, 50), nn.ReLU(), nn.Linear(50, 10),
+        )  # fmt: skip
+        self.comparator = nn.Sequential(
+            nn.Linear(20, 50), nn.ReLU(), nn.Linear(50, 50), nn.ReLU(),
+            nn.Linear(50, 50), nn.ReLU(), nn.Linear(50, 1),
+        )  # fmt: skip
+
+    def forward(self, x):
+        a, b = self.branch(x[:, 0:1]), self.branch(x[:, 1:2])
+        return self.comparator(F.relu(torch.cat([a, b], 1))).squeeze(1), a, b
+
+
+def run_jomeau_aux(p, seed, digit_batch, alpha, lr, epochs=25):
+    """Section IV with Table I's learning rate: Adam, 25 epochs, batch 100 pairs, MSE of the
+    one output against the 0/1 target + alpha x (MSE of each digit's 10 outputs against its
+    one-hot class); predicted 1 when the output exceeds 0.5. (`digit_batch` is unused.)"""
+    torch.manual_seed(seed)
+    m = CNNaux()
+    opt = torch.optim.Adam(m.parameters(), lr=lr)
+    x, y, c = p.train.input, p.train.target.float(), p.train.classes
+    onehot = F.one_hot(c, 10).float()
+    for _ in range(epochs):
+        perm = torch.randperm(x.shape[0])
+        for s in range(0, x.shape[0], 100):
+            i = perm[s : s + 100]
+            out, a, b = m(x[i])
+            digit_loss = F.mse_loss(a, onehot[i, 0]) + F.mse_loss(b, onehot[i, 1])
+            loss = F.mse_loss(out, y[i]) + alpha * digit_loss
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        return ((m(p.test.input)[0] > 0.5).long() == p.test.target).float().mean().item()
+
+
+LOOPS = {
+    "sgd-ws-aux": run_sgd_ws_aux,
+    "jomeau-digit": run_jomeau_digit,
+    "jomeau-aux2": partial(run_jomeau_aux, alpha=2.0, lr=1e-3),
+    "jomeau-aux40": partial(run_jomeau_aux, alpha=40.0, lr=1e-3),
+}
 
 
 def main() -> None:
