@@ -253,11 +253,15 @@ def auto_choice(device, n_tasks: int, batched_ok: bool = True, n_jobs: int | Non
     return "serial"
 
 
+def resolve_name(name: str, device, n_tasks: int, n_jobs: int | None) -> str:
+    """The executor `name` stands for: "auto" is the fastest for this device and work."""
+    return auto_choice(device, n_tasks, n_jobs=n_jobs) if name == "auto" else name
+
+
 def make_executor(name: str, *, n_jobs: int | None = None, device=None, n_tasks: int = 1):
     """An executor by name ("auto" resolves to one of the others)."""
     device = torch.device(device or "cpu")
-    if name == "auto":
-        name = auto_choice(device, n_tasks, n_jobs=n_jobs)
+    name = resolve_name(name, device, n_tasks, n_jobs)
     if name not in _FACTORIES:
         known = ", ".join(["auto", *_FACTORIES])
         raise ConfigError(f"unknown executor {name!r} (known: {known})")
@@ -267,10 +271,7 @@ def make_executor(name: str, *, n_jobs: int | None = None, device=None, n_tasks:
 def prestart(name: str, *, n_jobs: int | None = None, device=None, n_tasks: int = 1) -> None:
     """Begin what the executor `name` would start slowly (the processes executor's forkserver
     imports torch for 2-4 s), so it overlaps the caller's data loading."""
-    device = torch.device(device or "cpu")
-    if name == "auto":
-        name = auto_choice(device, n_tasks, n_jobs=n_jobs)
-    if name == "processes":
+    if resolve_name(name, torch.device(device or "cpu"), n_tasks, n_jobs) == "processes":
         from digitduel.bench.processes import start_server
 
         start_server()

@@ -33,7 +33,7 @@ POLL_S = 0.2  # how often the parent looks at cancel and at worker liveness
 DRAIN_S = 10.0  # after a cancel, how long finished/cancelled results may take to arrive
 
 
-PRELOAD = ["torch", "torch._dynamo", "torch.optim", "digitduel.training.trainer"]
+PRELOAD = ["torch", "torch._dynamo", "digitduel.training.trainer"]  # torch brings torch.optim
 
 
 def _context():
