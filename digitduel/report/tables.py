@@ -133,10 +133,9 @@ def within_table(result: BenchResult, labels: list[str] | None = None, name: str
     if labels:
         tested = [s for s in tested if s.label in labels]
         tested.sort(key=lambda s: labels.index(s.label))
-        ref = tested[0]
     else:
         tested.sort(key=lambda s: -s.test_mean)
-        ref = tested[0]
+    ref = tested[0]
     title = f"{name or result.name}: each contestant against {ref.label}"
     table = Table(title=title, title_justify="left")
     table.add_column("contestant", no_wrap=True)
