@@ -13,7 +13,14 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 Optimizer = Literal["adam", "sgd", "rmsprop"]
 Loss = Literal["ce", "mse", "bce"]
@@ -92,6 +99,34 @@ class BenchSettings(_Strict):
     jobs: int | None = Field(
         None, ge=1, le=256, description="worker processes (processes executor)"
     )
+    folds: int = Field(
+        0,
+        ge=0,
+        le=100,
+        description="k-fold cross-validation (0: off): one draw of train pairs split into k "
+        "folds; round r trains on the other folds and validates on fold r (no test pairs)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rounds_follow_folds(cls, data: Any) -> Any:
+        # `--folds 4` alone means every fold once: the reports' "4-fold cross validation".
+        if isinstance(data, dict) and data.get("folds") and data.get("rounds") is None:
+            return {**data, "rounds": data["folds"]}
+        return data
+
+    @model_validator(mode="after")
+    def _folds_fit(self) -> BenchSettings:
+        if self.folds == 1:
+            raise ValueError("folds must be 0 (off) or at least 2")
+        if self.folds and self.rounds > self.folds:
+            raise ValueError(
+                f"rounds ({self.rounds}) exceeds folds ({self.folds}): with cross-validation "
+                "each round validates on one fold"
+            )
+        if self.folds and self.n_pairs // self.folds < 1:
+            raise ValueError(f"{self.n_pairs} pairs cannot be split into {self.folds} folds")
+        return self
 
     @field_validator("device")
     @classmethod
@@ -112,13 +147,13 @@ class SettingsError(ValueError):
 def describe_validation_error(err: ValidationError, where: str = "") -> str:
     """One line naming the first bad key and what is wrong with it."""
     first = err.errors()[0]
-    key = ".".join(str(p) for p in first["loc"]) or "(settings)"
-    msg = first["msg"]
+    key = ".".join(str(p) for p in first["loc"])  # empty for a check across keys
+    msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
     prefix = f"{where}: " if where else ""
     more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
-    return f"{prefix}{key}: {msg}{more}"
+    return f"{prefix}{key + ': ' if key else ''}{msg}{more}"
 
 
 def resolve_train(*layers: dict[str, Any] | None, where: str = "") -> TrainSettings:

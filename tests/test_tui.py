@@ -340,3 +340,28 @@ def test_cli_refuses_bad_options_in_one_line():
         [sys.executable, "-m", "digitduel", "tui", "--help"], capture_output=True, text=True
     )
     assert helped.returncode == 0 and "--preset" in helped.stdout
+
+
+def test_cross_validation_from_the_form_shows_validation_accuracy(make_app, tmp_path):
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await ready_setup(pilot)
+            await fill_tiny(pilot, screen, rounds="2")
+            await type_into(pilot, screen, "folds", "2")
+            await pilot.pause()
+            await pilot.press("ctrl+r")
+            await until(pilot, lambda: app.run_screen is not None, what="run screen")
+            run = app.run_screen
+            await until(pilot, lambda: isinstance(app.screen, ResultsScreen), what="results")
+            # the live table and plot label the held-out fold (the screen may be gone by now)
+            assert run.held_out == "val" and run.acc_plot.held_out == "val"
+            await pilot.pause(0.2)
+            table = app.screen.query_one("#results-table", DataTable)
+            labels = [str(c.label) for c in table.columns.values()]
+            assert "val %" in labels and "test %" not in labels
+
+    asyncio.run(scenario())
+    saved = load_results(tmp_path / "r.json")
+    assert saved.bench.folds == 2 and len(saved.runs) == 4
+    assert len({r.data_seed for r in saved.runs}) == 1  # both folds split one draw

@@ -45,7 +45,7 @@ def run_batched(jobs, ctx, *, on_record, on_event, cancel) -> list[Any]:
             outcomes = batched.train_batched(
                 spec,
                 settings,
-                [ctx.pairs(job.data_seed) for job in group],
+                [ctx.job_pairs(job) for job in group],
                 [job.seed for job in group],
                 device,
                 cancel=cancel,

@@ -41,6 +41,7 @@ class Job:
     round: int
     seed: int  # initialisation, dropout, batch order
     data_seed: int  # which pairs: shared by every contestant of the round
+    fold: int | None = None  # cross-validation: the round validates on this fold of the draw
 
     @property
     def key(self) -> JobKey:
@@ -61,13 +62,16 @@ class DataContext:
     verified: bool
     n_pairs: int
     device: str
+    folds: int = 0  # k of a k-fold cross-validation (BenchSettings.folds); 0: train/test pairs
     # Modules defining the contestants' models: a fresh worker process imports them so a model
     # registered outside digitduel.models (a plug-in, a test) is known there too.
     model_modules: tuple[str, ...] = ()
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_mnist(cls, mnist, n_pairs: int, device: str, model_modules=()) -> DataContext:
+    def from_mnist(
+        cls, mnist, n_pairs: int, device: str, model_modules=(), folds: int = 0
+    ) -> DataContext:
         return cls(
             train_images=mnist.train.images.numpy(),
             train_labels=mnist.train.labels.numpy(),
@@ -78,6 +82,7 @@ class DataContext:
             verified=mnist.verified,
             n_pairs=n_pairs,
             device=device,
+            folds=folds,
             model_modules=tuple(model_modules),
         )
 
@@ -103,19 +108,25 @@ class DataContext:
             )
         return self._cache["mnist"]
 
-    def pairs(self, data_seed: int):
-        """The round's pairs on the device; the last two draws are kept (jobs run round by
-        round, so every contestant of a round reuses one draw)."""
+    def pairs(self, data_seed: int, fold: int | None = None):
+        """The round's pairs on the device (with `fold`, that fold of the draw's train pairs as
+        the validation set); the last two are kept (jobs run round by round, so every
+        contestant of a round reuses one draw)."""
         draws = self._cache.setdefault("pairs", {})
-        if data_seed not in draws:
-            from digitduel.data import draw_pairs
+        key = (data_seed, fold)
+        if key not in draws:
+            from digitduel.data import draw_pairs, fold_split
 
             if len(draws) >= 2:
                 draws.pop(next(iter(draws)))
-            draws[data_seed] = draw_pairs(self.mnist(), self.n_pairs, seed=data_seed).to(
-                self.device
-            )
-        return draws[data_seed]
+            pairs = draw_pairs(self.mnist(), self.n_pairs, seed=data_seed)
+            if fold is not None:
+                pairs = fold_split(pairs, fold, self.folds)
+            draws[key] = pairs.to(self.device)
+        return draws[key]
+
+    def job_pairs(self, job: Job):
+        return self.pairs(job.data_seed, job.fold)
 
 
 def run_job(job: Job, ctx: DataContext, on_event: OnEvent | None, cancel: Any) -> RunOutcome:
@@ -128,7 +139,7 @@ def run_job(job: Job, ctx: DataContext, on_event: OnEvent | None, cancel: Any) -
         return train_run(
             spec,
             job.contestant.settings,
-            ctx.pairs(job.data_seed),
+            ctx.job_pairs(job),
             seed=job.seed,
             device=ctx.device,
             job=job.key,

@@ -58,13 +58,16 @@ class BenchPlan(_Strict):
         """What must match for `--resume` to reuse finished runs: everything that changes a
         single run's result (contestants, their settings, pairs, seed, device, data), but not
         the number of rounds (round r is the same draw whatever the total) nor the executor."""
-        return {
+        identity = {
             "contestants": [c.model_dump(mode="json") for c in self.contestants],
             "n_pairs": self.bench.n_pairs,
             "seed": self.bench.seed,
             "device": self.bench.device,
             "data_dir": self.data_dir,
         }
+        if self.bench.folds:  # only then, so benches without folds keep their fingerprints
+            identity["folds"] = self.bench.folds
+        return identity
 
     def fingerprint(self) -> str:
         blob = json.dumps(self.identity(), sort_keys=True).encode()

@@ -42,11 +42,17 @@ SNAPSHOT_EVERY_S = 5.0  # how stale the results file of a running bench may get
 
 def plan_jobs(plan: BenchPlan) -> list[Job]:
     """Round-major: every contestant of round 0, then round 1, ... so the first rounds give a
-    complete paired comparison early, and a round's pairs are drawn once per worker."""
+    complete paired comparison early, and a round's pairs are drawn once per worker.
+    With k-fold cross-validation every round shares round 0's draw and validates on fold r;
+    initialisation still differs per round."""
+    folds = plan.bench.folds
     jobs = []
     for r in range(plan.bench.rounds):
         data_seed, seed = round_seeds(plan.bench.seed, r)
-        jobs.extend(Job(c, r, seed, data_seed) for c in plan.contestants)
+        if folds:
+            data_seed = round_seeds(plan.bench.seed, 0)[0]
+        fold = r if folds else None
+        jobs.extend(Job(c, r, seed, data_seed, fold) for c in plan.contestants)
     return jobs
 
 
@@ -93,7 +99,9 @@ def run_bench(
     executor = make_executor(
         plan.bench.executor, n_jobs=plan.bench.jobs, device=device, n_tasks=len(todo)
     )
-    ctx = DataContext.from_mnist(mnist, plan.bench.n_pairs, str(device), modules)
+    ctx = DataContext.from_mnist(
+        mnist, plan.bench.n_pairs, str(device), modules, folds=plan.bench.folds
+    )
     threads = getattr(executor, "threads", 1) if executor.name == "serial" else 1
     result = BenchResult(
         name=plan.name,
@@ -143,6 +151,7 @@ def run_bench(
             done_runs=len(jobs) - len(todo),
             contestants=tuple(c.label for c in plan.contestants),
             rounds=plan.bench.rounds,
+            held_out="val" if plan.bench.folds else "test",
         )
     )
     if resume and len(todo) < len(jobs):

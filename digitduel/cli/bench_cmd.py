@@ -144,7 +144,9 @@ def _parse_set(items: list[str]) -> tuple[dict, dict]:
     return train, bench
 
 
-def _run_and_report(plan, out: Path, *, resume: bool, as_json: bool) -> None:
+def _run_and_report(plan, out: Path, *, resume: bool, as_json: bool, extra=None) -> None:
+    """Run the plan with progress, then print its table (or with `--json` its summary).
+    `extra(result, console)` prints more after the table and returns keys for the JSON."""
     from digitduel.bench.journal import journal_path
     from digitduel.bench.runner import run_bench
     from digitduel.report.progress import make_listener
@@ -157,10 +159,12 @@ def _run_and_report(plan, out: Path, *, resume: bool, as_json: bool) -> None:
         )
     with make_listener(console) as listener:
         result = run_bench(plan, out, resume=resume, on_event=listener)
-    if as_json:
-        typer.echo(json.dumps(summary_dict(result, str(out)), indent=1))
-    else:
+    if not as_json:
         console.print(results_table(result))
+    more = extra(result, None if as_json else console) if extra else {}
+    if as_json:
+        typer.echo(json.dumps({**summary_dict(result, str(out)), **more}, indent=1))
+    else:
         console.print(f"results: {out}")
     if result.status == "cancelled":
         typer.echo(

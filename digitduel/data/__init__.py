@@ -8,7 +8,7 @@ x, t, c = augment_batch(x, t, c, ["swap", "crop_flip"], generator)
 from digitduel.data.augment import augment_batch, repair_pairs
 from digitduel.data.digits import DigitSplit, MnistData
 from digitduel.data.download import DEFAULT_MIRRORS, FILES, OFFICIAL_MD5, download_mnist
-from digitduel.data.pairs import PairData, PairSet, draw_pairs
+from digitduel.data.pairs import PairData, PairSet, draw_pairs, fold_split
 from digitduel.data.sources import cache_dir, load_mnist
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "cache_dir",
     "download_mnist",
     "draw_pairs",
+    "fold_split",
     "load_mnist",
     "repair_pairs",
 ]

@@ -74,3 +74,30 @@ def draw_pairs(data: MnistData, n: int = 1000, seed: int = 0) -> PairData:
         mean=mean,
         std=std,
     )
+
+
+def fold_split(pairs: PairData, fold: int, folds: int) -> PairData:
+    """k-fold cross-validation on one draw's *train* pairs: fold `fold` (a contiguous block of
+    n // k pairs; the pairs are in random order already) becomes the validation set, the rest
+    the training set, re-standardised with the training folds' own mean and std so nothing of
+    the validation fold leaks into training. The test pairs are not used: a search never looks
+    at the test split. Every fold has the same size (the n - k * (n // k) left-over pairs always
+    train), so the rounds of a cross-validation stack into one batched model too."""
+    n = len(pairs.train)
+    size = n // folds
+    if not 0 <= fold < folds or size < 1:
+        raise DataError(f"cannot take fold {fold} of {folds} from {n} pairs")
+    raw = pairs.train.input * pairs.std + pairs.mean  # undo the draw's standardisation
+    held = torch.zeros(n, dtype=torch.bool)
+    held[fold * size : (fold + 1) * size] = True
+    train_x, val_x = raw[~held], raw[held]
+    mean, std = float(train_x.mean()), float(train_x.std())
+    classes = pairs.train.classes
+    return PairData(
+        train=PairSet(
+            ((train_x - mean) / std).contiguous(), pairs.train.target[~held], classes[~held]
+        ),
+        test=PairSet(((val_x - mean) / std).contiguous(), pairs.train.target[held], classes[held]),
+        mean=mean,
+        std=std,
+    )

@@ -26,13 +26,15 @@ class PlainListener:
         self.console = console
         self.done = 0
         self.total = 0
+        self.held_out = "test"
 
     def __call__(self, event) -> None:
         if isinstance(event, BenchStarted):
             self.done, self.total = event.done_runs, event.total_runs
+            self.held_out = event.held_out
         elif isinstance(event, RunEnded) and event.record is not None:
             self.done += 1
-            self._print(run_line(event.record, self.done, self.total))
+            self._print(run_line(event.record, self.done, self.total, self.held_out))
         elif isinstance(event, RunEnded):
             self._print(f"{event.job.contestant} round {event.job.round}: {event.status}")
         elif isinstance(event, Note):
@@ -50,10 +52,12 @@ class RichListener:
         self.progress = progress
         self.overall = None
         self.runs: dict = {}
+        self.held_out = "test"
 
     def __call__(self, event) -> None:
         p = self.progress
         if isinstance(event, BenchStarted):
+            self.held_out = event.held_out
             self.overall = p.add_task(
                 f"bench ({len(event.contestants)} contestants x {event.rounds} rounds)",
                 total=event.total_runs,
@@ -66,7 +70,8 @@ class RichListener:
             p.update(
                 self.runs[event.job],
                 completed=event.epoch,
-                description=f"  {event.job.contestant} r{event.job.round} test {pct(event.test_accuracy)}%",
+                description=f"  {event.job.contestant} r{event.job.round} "
+                f"{self.held_out} {pct(event.test_accuracy)}%",
             )
         elif isinstance(event, RunEnded):
             task = self.runs.pop(event.job, None)
@@ -75,7 +80,8 @@ class RichListener:
             if self.overall is not None and event.record is not None:
                 p.advance(self.overall)
             if event.record is not None and event.record.status != "ok":
-                p.console.print(run_line(event.record, 0, 0).split("] ", 1)[1], markup=False)
+                line = run_line(event.record, 0, 0, self.held_out)
+                p.console.print(line.split("] ", 1)[1], markup=False)
         elif isinstance(event, Note):
             p.console.print(f"note: {event.message}", markup=False)
 

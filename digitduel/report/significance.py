@@ -34,6 +34,8 @@ def share_draws(result_a: Any, label_a: str, result_b: Any, label_b: str) -> boo
         same_data = (
             result_a.data.description == result_b.data.description
             and result_a.data.n_pairs == result_b.data.n_pairs
+            # a cross-validation validates on folds of the train draw, not on its test pairs
+            and result_a.bench.folds == result_b.bench.folds
         )
         if not same_data:
             return False

@@ -33,10 +33,21 @@ def _seconds(s: float | None) -> str:
     return "—" if s is None else (f"{s:.2f} s" if s < 100 else f"{s:.0f} s")
 
 
+def held_out(result: BenchResult) -> str:
+    """What the "test" accuracy of a result measured: the test pairs, or with k-fold
+    cross-validation the held-out fold of the train pairs."""
+    return "val" if result.bench.folds else "test"
+
+
 def results_table(result: BenchResult) -> Table:
     """One row per contestant: params, train/test accuracy mean ± std over rounds, time per
     run, diverged/failed counts, and the report's published figure where the plan has one."""
     title = f"{result.name}: {result.bench.rounds} round(s), {result.data.n_pairs} pairs"
+    if result.bench.folds:
+        title = (
+            f"{result.name}: {result.bench.folds}-fold cross-validation of "
+            f"{result.data.n_pairs} train pairs, {result.bench.rounds} fold(s) run"
+        )
     if result.status != "finished":
         title += f" ({result.status})"
     table = Table(title=title, title_justify="left")
@@ -46,7 +57,7 @@ def results_table(result: BenchResult) -> Table:
         table.add_column("model", style="dim", no_wrap=True)
     table.add_column("params", justify="right")
     table.add_column("train %", justify="right", no_wrap=True)
-    table.add_column("test %", justify="right", no_wrap=True)
+    table.add_column(f"{held_out(result)} %", justify="right", no_wrap=True)
     report = result.report or {}
     if report:
         table.add_column("report test %", justify="right", no_wrap=True)
@@ -139,7 +150,7 @@ def within_table(result: BenchResult, labels: list[str] | None = None, name: str
     title = f"{name or result.name}: each contestant against {ref.label}"
     table = Table(title=title, title_justify="left")
     table.add_column("contestant", no_wrap=True)
-    table.add_column("test %", justify="right", no_wrap=True)
+    table.add_column(f"{held_out(result)} %", justify="right", no_wrap=True)
     table.add_column("ok", justify="right")
     table.add_column(f"vs {ref.label} (points)", justify="right")
     table.add_column("p", justify="right")
@@ -181,13 +192,13 @@ def presets_table(presets: list[Any]) -> Table:
     return table
 
 
-def run_line(record: RunRecord, done: int, total: int) -> str:
+def run_line(record: RunRecord, done: int, total: int, held_out: str = "test") -> str:
     """One plain line per finished run (logs, CI, nohup): greppable, no colour."""
     head = f"[{done}/{total}] {record.model} round {record.round}: {record.status}"
     if record.status == "failed":
         return f"{head} ({record.error})"
     return (
-        f"{head} test {pct(record.test_accuracy)}% train {pct(record.train_accuracy)}% "
+        f"{head} {held_out} {pct(record.test_accuracy)}% train {pct(record.train_accuracy)}% "
         f"in {record.wall_time_s:.2f} s ({record.params:,} params)"
     )
 

@@ -25,6 +25,7 @@ class BenchStarted:
     done_runs: int  # already finished (resume)
     contestants: tuple[str, ...]
     rounds: int
+    held_out: str = "test"  # what a run's "test" accuracy measures: "val" under cross-validation
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ FIELDS: tuple[Field, ...] = (
     Field("main_weight", "main weight", "float", "recipe"),
     Field("augment", "augment", "list", "recipe (none: 'none')"),
     Field("eval_every", "eval every", "int", "1 epoch"),
+    Field("folds", "CV folds", "int", "0: test pairs"),
     Field("seed", "seed", "int", "0"),
     Field("executor", "executor", "choice", "auto", ("auto", "serial", "processes", "batched")),
 )

@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from digitduel.report.tables import held_out
 from digitduel.tui.state import fmt_params, fmt_pct
 from digitduel.tui.widgets import RoundsPlot, TitleBar
 
@@ -55,7 +56,7 @@ class ResultsScreen(Screen):
         yield TitleBar(id="title")
         yield Static(self._where(), id="where", markup=False)
         yield DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
-        yield RoundsPlot(id="rounds-plot")
+        yield RoundsPlot(held_out(self.result), id="rounds-plot")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -64,7 +65,8 @@ class ResultsScreen(Screen):
         )
         table = self.query_one("#results-table", DataTable)
         for title, _attr, _desc in COLUMNS:
-            table.add_column(title, key=title)
+            shown = title.replace("test", held_out(self.result))  # "val %" under CV
+            table.add_column(shown, key=title)
         self.fill_table()
         self.query_one("#rounds-plot", RoundsPlot).show_rounds(self.rounds())
         table.focus()
@@ -114,7 +116,7 @@ class ResultsScreen(Screen):
                 f"{s.time_mean_s:.2f}" if s.time_mean_s is not None else "-",
                 key=s.label,
             )
-        title = COLUMNS[self.sort_column][0]
+        title = COLUMNS[self.sort_column][0].replace("test", held_out(self.result))
         self.query_one("#results-table", DataTable).border_title = f"sorted by {title}"
 
     def _resort(self) -> None:

@@ -88,7 +88,9 @@ class RunScreen(Screen):
         self.loss_plot = self.query_one("#loss-plot", LossPlot)
         self.acc_plot = self.query_one("#acc-plot", AccuracyPlot)
         table = self.query_one("#live-table", DataTable)
-        table.add_columns("contestant", "params", "done", "test %", "s/run")
+        self.held_out = "val" if self.plan.bench.folds else "test"  # cross-validation or not
+        self.acc_plot.held_out = self.held_out
+        table.add_columns("contestant", "params", "done", f"{self.held_out} %", "s/run")
         self.worker = self.run_bench_worker()
         self.set_interval(REDRAW_S, self.drain)
         self.drain()
@@ -158,7 +160,7 @@ class RunScreen(Screen):
             status = "" if run.status == "running" else f" [{run.status}]"
             self.query_one("#run-line", Static).update(
                 f"{run.key.contestant} round {run.key.round + 1}: epoch {run.epoch}/{run.epochs}"
-                f"  test {fmt_pct(last)}%{status}  ({len(st.in_flight)} in flight)"
+                f"  {self.held_out} {fmt_pct(last)}%{status}  ({len(st.in_flight)} in flight)"
             )
             earlier = st.finished_rounds(run.key.contestant, exclude=run.key)
             self.loss_plot.show_runs(run, earlier)

@@ -108,6 +108,7 @@ class AccuracyPlot(_Plot):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("accuracy %", **kwargs)
+        self.held_out = "test"  # "val" under cross-validation: what the curve measures
 
     def show_runs(self, live: RunView | None, earlier: list[RunView]) -> None:
         self._begin()
@@ -117,7 +118,7 @@ class AccuracyPlot(_Plot):
             c = live.curve
             xs = list(range(1, len(c.train_accuracy) + 1))
             self._line("train", xs, [100 * v for v in c.train_accuracy], TRAIN, "train")
-            self._line("test", *_evaluated(c.test_accuracy), LIVE, "test")
+            self._line("test", *_evaluated(c.test_accuracy), LIVE, self.held_out)
         _epoch_ticks(self.plt, [live, *earlier])
         self.refresh()
 
@@ -126,8 +127,8 @@ class RoundsPlot(_Plot):
     """Test accuracy (%) of every contestant over its rounds: a min-max bar, each round a
     dot, the mean a cross. Contestants run down the y axis, so long names stay readable."""
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__("test accuracy % over rounds (min-max, rounds, mean)", **kwargs)
+    def __init__(self, held_out: str = "test", **kwargs) -> None:
+        super().__init__(f"{held_out} accuracy % over rounds (min-max, rounds, mean)", **kwargs)
 
     def show_rounds(self, rows: list[tuple[str, list[float]]]) -> None:
         """rows: (label, test accuracies as fractions), top to bottom."""

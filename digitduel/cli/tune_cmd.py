@@ -1,0 +1,110 @@
+"""`digitduel tune`: a grid of training settings scored by k-fold cross-validation on the train
+pairs, the reports' own way of choosing a learning rate or an auxiliary weight. A thin layer
+over digitduel.bench.search; the run itself is a bench (progress, journal, `--resume`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from digitduel.cli.bench_cmd import _default_out, _parse_set, _run_and_report
+from digitduel.cli.main import app
+from digitduel.errors import ConfigError
+
+
+@app.command()
+def tune(
+    model: str = typer.Argument(..., help="The registered model to tune (see `digitduel models`)."),
+    grid: list[str] = typer.Option(
+        ...,
+        "--grid",
+        "-g",
+        help="A training setting and its values, KEY=V1,V2,... or KEY='[V1, V2]' (TOML "
+        "literals); repeatable: every combination is tried.",
+        show_default=False,
+    ),
+    folds: int = typer.Option(
+        4, "--folds", "-k", help="Cross-validation folds of the train pairs (at least 2)."
+    ),
+    rounds: int = typer.Option(
+        None,
+        "--rounds",
+        "-r",
+        help="Folds to run (default: all; 1 with --folds 5 is a 20% hold-out split).",
+    ),
+    epochs: int = typer.Option(None, "--epochs", help="Override the recipe's epochs."),
+    set_values: list[str] | None = typer.Option(
+        None,
+        "--set",
+        help="Any other setting as KEY=VALUE, repeatable (as in `bench`).",
+        show_default=False,
+    ),  # fmt: skip
+    device: str = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="Folder with the four MNIST IDX files."),
+    offline: bool = typer.Option(False, "--offline", help="Never download the data."),
+    seed: int = typer.Option(None, "--seed", help="Base seed: which train pairs are drawn."),
+    n_pairs: int = typer.Option(None, "--n-pairs", help="Train pairs to split into folds."),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Results file (default: ./digitduel-results/<time>-<name>.json)."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Skip the runs the --out file's journal has."
+    ),
+    executor: str = typer.Option(None, "--executor", help="auto, serial, processes or batched."),
+    jobs: int = typer.Option(None, "--jobs", "-j", help="Worker processes (processes executor)."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the summary JSON on stdout."),
+) -> None:
+    """Choose settings the reports' way: every grid point trained on k-1 folds of one draw of
+    train pairs and scored on the held-out fold, the mean over folds ranking the points. The
+    test pairs are never used. Example, Jomeau et al.'s Table I:
+    `digitduel tune jomeau-aux40 --grid lr=1e-4,5e-4,1e-3,5e-3,1e-2 --folds 4`."""
+    from digitduel.bench.search import grid_points, parse_grid_item, plan_for_grid, point_label
+
+    if resume and out is None:
+        raise ConfigError("--resume needs --out FILE: the results file of the search to resume")
+    parsed: dict[str, list] = {}
+    for item in grid:
+        key, values = parse_grid_item(item)
+        if key in parsed:
+            raise ConfigError(f"--grid {key}: given twice; list its values in one --grid")
+        parsed[key] = values
+    set_train, set_bench = _parse_set(set_values or [])
+    if epochs is not None:
+        set_train["epochs"] = epochs
+    flags = dict(rounds=rounds, device=device, seed=seed, n_pairs=n_pairs, executor=executor)
+    bench = {**set_bench, "folds": folds, **{k: v for k, v in flags.items() if v is not None}}
+    if jobs is not None:
+        bench["jobs"] = jobs
+    plan = plan_for_grid(
+        model,
+        parsed,
+        train_overrides=set_train,
+        bench_overrides=bench,
+        data_dir=str(data_dir.resolve()) if data_dir else None,
+        offline=offline,
+    )
+    points = {point_label(model, p): p for p in grid_points(parsed)}
+    out = out or _default_out(plan.name)
+    _run_and_report(plan, out, resume=resume, as_json=as_json, extra=_best(model, points))
+
+
+def _best(model: str, points: dict):
+    def show(result, console) -> dict:
+        from digitduel.bench.search import best_point, set_flags
+        from digitduel.report.tables import pct, within_table
+
+        best = best_point(result)
+        if best is None:
+            return {"best": None}
+        if console is not None:
+            if sum(s.test_mean is not None for s in result.summary) > 1:
+                console.print(within_table(result, name=result.name))
+            console.print(
+                f"best: {best.label} (validation {pct(best.test_mean, best.test_std)}% over "
+                f"{best.ok} fold(s)); train it on fresh rounds with\n"
+                f"  digitduel bench -m {model} {set_flags(points[best.label])} --rounds 10"
+            )
+        return {"best": {"label": best.label, "settings": points[best.label]}}
+
+    return show
