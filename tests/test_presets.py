@@ -23,7 +23,7 @@ def test_one_preset_per_report_plus_quick():
     assert set(builtin_names()) >= REPORT_PRESETS | {"quick"}
 
 
-@pytest.mark.parametrize("name", sorted(REPORT_PRESETS | {"quick"}))
+@pytest.mark.parametrize("name", sorted(builtin_names()))
 def test_builtin_preset_resolves_against_the_registry(name):
     plan = plan_from_preset(name)
     assert plan.name == name and plan.contestants
@@ -125,3 +125,22 @@ def test_a_model_that_cannot_take_the_loss_is_refused_before_training(tmp_path):
         ConfigError, match=r"#1: model 'test-tiny-mse' with loss 'ce': .*2 comparison logits"
     ):
         plan_from_preset(str(path))
+
+
+def test_the_tuned_preset_takes_the_learning_rates_its_searches_chose():
+    """jomeau-tuned's rates come from `digitduel tune` (4-fold CV on train pairs, committed
+    in docs/results/tune-MODEL.json), never from test accuracy: each must be the search's best."""
+    from pathlib import Path
+
+    from digitduel.bench.results import load_results
+    from digitduel.bench.search import best_point
+
+    results = Path(__file__).resolve().parents[1] / "docs" / "results"
+    plan = plan_from_preset("jomeau-tuned")
+    for c in plan.contestants:
+        search = load_results(results / f"tune-{c.model}.json")
+        assert search.bench.folds == 4 and search.status == "finished"
+        best = best_point(search)
+        chosen = next(x for x in search.contestants if x.label == best.label)
+        assert c.settings.lr == chosen.settings.lr, c.model
+        assert c.settings.model_dump(exclude={"lr"}) == chosen.settings.model_dump(exclude={"lr"})
