@@ -170,3 +170,21 @@ def test_ctrl_c_exits_130_keeping_finished_runs_then_show_reads_them(
     assert (
         bad.returncode == 1 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
     )
+
+
+def test_tune_as_a_process_cross_validates_in_worker_processes(tmp_path, mnist_dir):
+    out = tmp_path / "t.json"
+    args = ["tune", TINY, "--grid", "lr=1e-3,1e-2", "--folds", "3", "--epochs", "1"]
+    args += ["--n-pairs", "40", "--executor", "processes", "--jobs", "2"]
+    args += ["--data-dir", str(mnist_dir), "--out", str(out)]
+    proc = subprocess.run(
+        [sys.executable, "-c", CLI_WITH_FAKES, *args],
+        capture_output=True, text=True, env=_env(), timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "val %" in proc.stdout and f"best: {TINY} lr=" in proc.stdout
+    saved = load_results(out)
+    assert saved.environment.executor == "processes" and saved.bench.folds == 3
+    assert len(saved.runs) == 6 and len({r.data_seed for r in saved.runs}) == 1
+    # each run scored the 13 held-out pairs of its fold (40 // 3), not the 40 test pairs
+    assert all(abs(r.test_accuracy * 13 - round(r.test_accuracy * 13)) < 1e-6 for r in saved.runs)
