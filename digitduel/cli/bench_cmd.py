@@ -10,11 +10,35 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from digitduel.cli.main import app
 from digitduel.errors import ConfigError
+
+# Options that `bench` and `tune` (and anything else that runs a plan) share, defined once.
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Folder with the four MNIST IDX files.")
+]
+OfflineOpt = Annotated[bool, typer.Option("--offline", help="Never download the data.")]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--out", "-o", help="Results file (default: ./digitduel-results/<time>-<name>.json)."
+    ),
+]
+ResumeOpt = Annotated[
+    bool, typer.Option("--resume", help="Skip the runs the --out file's journal has.")
+]
+ExecutorOpt = Annotated[
+    str | None, typer.Option("--executor", help="auto, serial, processes or batched.")
+]
+JobsOpt = Annotated[
+    int | None, typer.Option("--jobs", "-j", help="Worker processes (processes executor).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print only the summary JSON on stdout.")]
 
 
 def _console(stderr: bool = False):
@@ -64,20 +88,16 @@ def bench(
         help="Evaluate the test set every K epochs and after the last (default 1); "
         "larger saves about a fifth of a CPU run, with sparser test curves.",
     ),
-    device: str = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    data_dir: Path = typer.Option(None, "--data-dir", help="Folder with the four MNIST IDX files."),
-    offline: bool = typer.Option(False, "--offline", help="Never download the data."),
+    device: DeviceOpt = None,
+    data_dir: DataDirOpt = None,
+    offline: OfflineOpt = False,
     seed: int = typer.Option(None, "--seed", help="Base seed; round r derives its own."),
     n_pairs: int = typer.Option(None, "--n-pairs", help="Train pairs and test pairs per round."),
-    out: Path = typer.Option(
-        None, "--out", "-o", help="Results file (default: ./digitduel-results/<time>-<name>.json)."
-    ),
-    resume: bool = typer.Option(
-        False, "--resume", help="Skip the runs the --out file's journal has."
-    ),
-    executor: str = typer.Option(None, "--executor", help="auto, serial, processes or batched."),
-    jobs: int = typer.Option(None, "--jobs", "-j", help="Worker processes (processes executor)."),
-    as_json: bool = typer.Option(False, "--json", help="Print only the summary JSON on stdout."),
+    out: OutOpt = None,
+    resume: ResumeOpt = False,
+    executor: ExecutorOpt = None,
+    jobs: JobsOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Train contestants x rounds and report mean ± std accuracy and time per run."""
     from digitduel.bench.plan import plan_for_all, plan_for_models, plan_from_preset

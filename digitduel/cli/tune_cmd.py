@@ -4,11 +4,21 @@ over digitduel.bench.search; the run itself is a bench (progress, journal, `--re
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
-from digitduel.cli.bench_cmd import _default_out, _parse_set, _run_and_report
+from digitduel.cli.bench_cmd import (
+    DataDirOpt,
+    DeviceOpt,
+    ExecutorOpt,
+    JobsOpt,
+    JsonOpt,
+    OfflineOpt,
+    OutOpt,
+    ResumeOpt,
+    _default_out,
+    _parse_set,
+    _run_and_report,
+)
 from digitduel.cli.main import app
 from digitduel.errors import ConfigError
 
@@ -40,20 +50,16 @@ def tune(
         help="Any other setting as KEY=VALUE, repeatable (as in `bench`).",
         show_default=False,
     ),  # fmt: skip
-    device: str = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    data_dir: Path = typer.Option(None, "--data-dir", help="Folder with the four MNIST IDX files."),
-    offline: bool = typer.Option(False, "--offline", help="Never download the data."),
+    device: DeviceOpt = None,
+    data_dir: DataDirOpt = None,
+    offline: OfflineOpt = False,
     seed: int = typer.Option(None, "--seed", help="Base seed: which train pairs are drawn."),
     n_pairs: int = typer.Option(None, "--n-pairs", help="Train pairs to split into folds."),
-    out: Path = typer.Option(
-        None, "--out", "-o", help="Results file (default: ./digitduel-results/<time>-<name>.json)."
-    ),
-    resume: bool = typer.Option(
-        False, "--resume", help="Skip the runs the --out file's journal has."
-    ),
-    executor: str = typer.Option(None, "--executor", help="auto, serial, processes or batched."),
-    jobs: int = typer.Option(None, "--jobs", "-j", help="Worker processes (processes executor)."),
-    as_json: bool = typer.Option(False, "--json", help="Print only the summary JSON on stdout."),
+    out: OutOpt = None,
+    resume: ResumeOpt = False,
+    executor: ExecutorOpt = None,
+    jobs: JobsOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Choose settings the reports' way: every grid point trained on k-1 folds of one draw of
     train pairs and scored on the held-out fold, the mean over folds ranking the points. The
