@@ -35,7 +35,10 @@ def tune(
         show_default=False,
     ),
     folds: int = typer.Option(
-        4, "--folds", "-k", help="Cross-validation folds of the train pairs (at least 2)."
+        None,
+        "--folds",
+        "-k",
+        help="Cross-validation folds of the train pairs, at least 2 (default 4, as Jomeau et al.).",
     ),
     rounds: int = typer.Option(
         None,
@@ -49,7 +52,7 @@ def tune(
         "--set",
         help="Any other setting as KEY=VALUE, repeatable (as in `bench`).",
         show_default=False,
-    ),  # fmt: skip
+    ),
     device: DeviceOpt = None,
     data_dir: DataDirOpt = None,
     offline: OfflineOpt = False,
@@ -78,10 +81,11 @@ def tune(
     set_train, set_bench = _parse_set(set_values or [])
     if epochs is not None:
         set_train["epochs"] = epochs
-    flags = dict(rounds=rounds, device=device, seed=seed, n_pairs=n_pairs, executor=executor)
-    bench = {**set_bench, "folds": folds, **{k: v for k, v in flags.items() if v is not None}}
-    if jobs is not None:
-        bench["jobs"] = jobs
+    flags = dict(
+        folds=folds, rounds=rounds, device=device, seed=seed, n_pairs=n_pairs, executor=executor,
+        jobs=jobs,
+    )  # fmt: skip
+    bench = {**set_bench, **{k: v for k, v in flags.items() if v is not None}}
     plan = plan_for_grid(
         model,
         parsed,
