@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from digitduel.bench.executors import DataContext
 from digitduel.bench.plan import plan_for_models, round_seeds
+from digitduel.bench.results import load_results
 from digitduel.bench.runner import plan_jobs, run_bench
 from digitduel.bench.search import grid_points, parse_grid_item, plan_for_grid, set_flags
 from digitduel.cli.main import app
@@ -179,3 +180,13 @@ def test_bad_tune_requests_exit_2_with_one_line(args, message):
 def test_tune_names_an_unknown_model():
     res = runner.invoke(app, ["tune", "no-such-model", "--grid", "lr=1e-3"])
     assert res.exit_code == 2 and "unknown model 'no-such-model'" in res.stderr
+
+
+def test_folds_also_come_through_set(tmp_path, mnist_dir):
+    out = tmp_path / "t.json"
+    args = ["tune", TINY, "--grid", "lr=1e-3", "--set", "folds=3", "--epochs", "1"]
+    args += ["--n-pairs", "30", "--executor", "serial", "--data-dir", str(mnist_dir)]
+    res = runner.invoke(app, [*args, "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["rounds"] == 3
+    assert load_results(out).bench.folds == 3
