@@ -115,6 +115,12 @@ class BenchSettings(_Strict):
             return {**data, "rounds": data["folds"]}
         return data
 
+    @property
+    def held_out(self) -> str:
+        """What a run's "test" accuracy measures: the test pairs, or under cross-validation
+        the held-out fold of the train pairs ("val")."""
+        return "val" if self.folds else "test"
+
     @model_validator(mode="after")
     def _folds_fit(self) -> BenchSettings:
         if self.folds == 1:

@@ -151,7 +151,7 @@ def run_bench(
             done_runs=len(jobs) - len(todo),
             contestants=tuple(c.label for c in plan.contestants),
             rounds=plan.bench.rounds,
-            held_out="val" if plan.bench.folds else "test",
+            held_out=plan.bench.held_out,
         )
     )
     if resume and len(todo) < len(jobs):

@@ -34,9 +34,9 @@ def _seconds(s: float | None) -> str:
 
 
 def held_out(result: BenchResult) -> str:
-    """What the "test" accuracy of a result measured: the test pairs, or with k-fold
-    cross-validation the held-out fold of the train pairs."""
-    return "val" if result.bench.folds else "test"
+    """What the "test" accuracy of a result measured: "test", or "val" for the held-out fold
+    of a cross-validation."""
+    return result.bench.held_out
 
 
 def results_table(result: BenchResult) -> Table:

@@ -88,7 +88,7 @@ class RunScreen(Screen):
         self.loss_plot = self.query_one("#loss-plot", LossPlot)
         self.acc_plot = self.query_one("#acc-plot", AccuracyPlot)
         table = self.query_one("#live-table", DataTable)
-        self.held_out = "val" if self.plan.bench.folds else "test"  # cross-validation or not
+        self.held_out = self.plan.bench.held_out  # "val" under cross-validation
         self.acc_plot.held_out = self.held_out
         table.add_columns("contestant", "params", "done", f"{self.held_out} %", "s/run")
         self.worker = self.run_bench_worker()
