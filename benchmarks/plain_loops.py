@@ -7,6 +7,8 @@ cross-check that where digitduel falls short of a report, a reader's script does
         --compare docs/results/jomeau.json [--digit-batch 100]
     python benchmarks/plain_loops.py jomeau-aux40 --rounds 10 --data-dir ../shared/data/mnist \
         --compare docs/results/jomeau.json
+    python benchmarks/plain_loops.py borba-siamese2 --rounds 10 --data-dir ../shared/data/mnist \
+        --compare docs/results/borba.json
 
 Round r uses the pairs digitduel's bench draws for round r (same data seed), so with
 --compare the two are paired round by round (paired t-test). Initialisation and batch order
@@ -153,8 +155,55 @@ def run_jomeau_aux(p, seed, alpha, lr, epochs=25):
         return ((m(p.test.input)[0] > 0.5).long() == p.test.target).float().mean().item()
 
 
+class Siamese2(nn.Module):
+    """Borba et al.'s Siamese2 as section 2.2 reads: per digit conv 64 (k4), max pool 2, ReLU,
+    BatchNorm; conv 8 (k4), ReLU, BatchNorm; 32 -> 64, ReLU, BatchNorm; 64 -> 10, ReLU; then
+    cat(20) -> 2, ReLU. Kernels are not stated (4, as the baseline's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.branch = nn.Sequential(
+            nn.Conv2d(1, 64, 4), nn.MaxPool2d(2), nn.ReLU(), nn.BatchNorm2d(64),
+            nn.Conv2d(64, 8, 4), nn.ReLU(), nn.BatchNorm2d(8), nn.Flatten(),
+            nn.Linear(32, 64), nn.ReLU(), nn.BatchNorm1d(64), nn.Linear(64, 10), nn.ReLU(),
+        )  # fmt: skip
+        self.out = nn.Linear(20, 2)
+
+    def forward(self, x):
+        a, b = self.branch(x[:, 0:1]), self.branch(x[:, 1:2])
+        return F.relu(self.out(torch.cat([a, b], 1))), a, b
+
+
+def run_borba_siamese2(p, seed, epochs=25):
+    """Section 3: SGD lr 1 (the grid search's "surprisingly high" optimum), cross-entropy on
+    the target and on each digit, weighted equally; batch 100 and 25 epochs are not stated
+    (the preset's reading)."""
+    torch.manual_seed(seed)
+    m = Siamese2()
+    opt = torch.optim.SGD(m.parameters(), lr=1.0)
+    x, y, c = p.train.input, p.train.target, p.train.classes
+    for _ in range(epochs):
+        m.train()
+        perm = torch.randperm(x.shape[0])
+        for s in range(0, x.shape[0], 100):
+            i = perm[s : s + 100]
+            out, a, b = m(x[i])
+            loss = (
+                F.cross_entropy(out, y[i])
+                + F.cross_entropy(a, c[i, 0])
+                + F.cross_entropy(b, c[i, 1])
+            )
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    m.eval()
+    with torch.no_grad():
+        return (m(p.test.input)[0].argmax(1) == p.test.target).float().mean().item()
+
+
 LOOPS = {
     "sgd-ws-aux": run_sgd_ws_aux,
+    "borba-siamese2": run_borba_siamese2,
     "jomeau-digit": run_jomeau_digit,
     "jomeau-aux2": partial(run_jomeau_aux, alpha=2.0, lr=1e-3),
     "jomeau-aux40": partial(run_jomeau_aux, alpha=40.0, lr=1e-3),
