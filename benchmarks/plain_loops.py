@@ -53,23 +53,23 @@ class Net(nn.Module):
         return self.fc3(h), a, b
 
 
-def run_sgd_ws_aux(p, seed, epochs=50):
-    """Section 3: SGD 9e-2 then 1e-3 after 3/5 of 50 epochs, wd 5e-4, batch 100, CE + 0.75 x
-    (CE digit 1 + CE digit 2). Returns the test accuracy."""
+def run_ce_aux(p, seed, net, lr, alpha, epochs, weight_decay=0.0, lr2=None, switch=None):
+    """SGD on batches of 100 pairs, cross-entropy on the target + alpha x (cross-entropy of
+    digit 1 + of digit 2); `lr2` from epoch `switch` on. Returns the test accuracy."""
     torch.manual_seed(seed)
-    m = Net()
-    opt = torch.optim.SGD(m.parameters(), lr=9e-2, weight_decay=5e-4)
+    m = net()
+    opt = torch.optim.SGD(m.parameters(), lr=lr, weight_decay=weight_decay)
     x, y, c = p.train.input, p.train.target, p.train.classes
     for ep in range(epochs):
-        if ep == 30:
+        if ep == switch:
             for g in opt.param_groups:
-                g["lr"] = 1e-3
+                g["lr"] = lr2
         m.train()
-        perm = torch.randperm(1000)
-        for s in range(0, 1000, 100):
+        perm = torch.randperm(x.shape[0])
+        for s in range(0, x.shape[0], 100):
             i = perm[s : s + 100]
             out, a, b = m(x[i])
-            loss = F.cross_entropy(out, y[i]) + 0.75 * (
+            loss = F.cross_entropy(out, y[i]) + alpha * (
                 F.cross_entropy(a, c[i, 0]) + F.cross_entropy(b, c[i, 1])
             )
             opt.zero_grad()
@@ -174,36 +174,15 @@ class Siamese2(nn.Module):
         return F.relu(self.out(torch.cat([a, b], 1))), a, b
 
 
-def run_borba_siamese2(p, seed, epochs=25):
-    """Section 3: SGD lr 1 (the grid search's "surprisingly high" optimum), cross-entropy on
-    the target and on each digit, weighted equally; batch 100 and 25 epochs are not stated
-    (the preset's reading)."""
-    torch.manual_seed(seed)
-    m = Siamese2()
-    opt = torch.optim.SGD(m.parameters(), lr=1.0)
-    x, y, c = p.train.input, p.train.target, p.train.classes
-    for _ in range(epochs):
-        m.train()
-        perm = torch.randperm(x.shape[0])
-        for s in range(0, x.shape[0], 100):
-            i = perm[s : s + 100]
-            out, a, b = m(x[i])
-            loss = (
-                F.cross_entropy(out, y[i])
-                + F.cross_entropy(a, c[i, 0])
-                + F.cross_entropy(b, c[i, 1])
-            )
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    m.eval()
-    with torch.no_grad():
-        return (m(p.test.input)[0].argmax(1) == p.test.target).float().mean().item()
-
-
 LOOPS = {
-    "sgd-ws-aux": run_sgd_ws_aux,
-    "borba-siamese2": run_borba_siamese2,
+    # SGD report, section 3: SGD 9e-2 then 1e-3 after 3/5 of 50 epochs, weight decay 5e-4,
+    # CE + 0.75 x (CE digit 1 + CE digit 2)
+    "sgd-ws-aux": partial(
+        run_ce_aux, net=Net, lr=9e-2, alpha=0.75, epochs=50, weight_decay=5e-4, lr2=1e-3, switch=30
+    ),
+    # Borba et al., section 3: SGD lr 1 (the grid search's "surprisingly high" optimum), target
+    # and digit losses weighted equally; batch 100 and 25 epochs are not stated (the preset's)
+    "borba-siamese2": partial(run_ce_aux, net=Siamese2, lr=1.0, alpha=1.0, epochs=25),
     "jomeau-digit": run_jomeau_digit,
     "jomeau-aux2": partial(run_jomeau_aux, alpha=2.0, lr=1e-3),
     "jomeau-aux40": partial(run_jomeau_aux, alpha=40.0, lr=1e-3),
