@@ -33,12 +33,6 @@ def _seconds(s: float | None) -> str:
     return "—" if s is None else (f"{s:.2f} s" if s < 100 else f"{s:.0f} s")
 
 
-def held_out(result: BenchResult) -> str:
-    """What the "test" accuracy of a result measured: "test", or "val" for the held-out fold
-    of a cross-validation."""
-    return result.bench.held_out
-
-
 def results_table(result: BenchResult) -> Table:
     """One row per contestant: params, train/test accuracy mean ± std over rounds, time per
     run, diverged/failed counts, and the report's published figure where the plan has one."""
@@ -57,7 +51,7 @@ def results_table(result: BenchResult) -> Table:
         table.add_column("model", style="dim", no_wrap=True)
     table.add_column("params", justify="right")
     table.add_column("train %", justify="right", no_wrap=True)
-    table.add_column(f"{held_out(result)} %", justify="right", no_wrap=True)
+    table.add_column(f"{result.bench.held_out} %", justify="right", no_wrap=True)
     report = result.report or {}
     if report:
         table.add_column("report test %", justify="right", no_wrap=True)
@@ -150,7 +144,7 @@ def within_table(result: BenchResult, labels: list[str] | None = None, name: str
     title = f"{name or result.name}: each contestant against {ref.label}"
     table = Table(title=title, title_justify="left")
     table.add_column("contestant", no_wrap=True)
-    table.add_column(f"{held_out(result)} %", justify="right", no_wrap=True)
+    table.add_column(f"{result.bench.held_out} %", justify="right", no_wrap=True)
     table.add_column("ok", justify="right")
     table.add_column(f"vs {ref.label} (points)", justify="right")
     table.add_column("p", justify="right")

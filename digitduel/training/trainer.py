@@ -115,10 +115,10 @@ def warm_up(spec: ModelSpec, device: torch.device, batch_size: int, channels_las
             except RuntimeError:
                 channels_last = False
                 model = spec.create().to(device)
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
         opt = torch.optim.SGD(model.parameters(), lr=1e-9)
         for _ in range(2):
-            xb = x.contiguous(memory_format=torch.channels_last) if channels_last else x
-            out = model(xb)
+            out = model(x.contiguous(memory_format=fmt))
             loss = sum(t.float().pow(2).mean() for t in out if t is not None)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -126,7 +126,7 @@ def warm_up(spec: ModelSpec, device: torch.device, batch_size: int, channels_las
         model.eval()
         with torch.inference_mode():
             x_eval = torch.randn(eval_batch(device), 2, 14, 14, device=device)
-            model(x_eval.contiguous(memory_format=torch.channels_last) if channels_last else x_eval)
+            model(x_eval.contiguous(memory_format=fmt))
         synchronize(device)
     _WARMED.add((spec.name, str(device), channels_last))
     return channels_last

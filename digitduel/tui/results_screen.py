@@ -15,7 +15,6 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from digitduel.report.tables import held_out
 from digitduel.tui.state import fmt_params, fmt_pct
 from digitduel.tui.widgets import RoundsPlot, TitleBar
 
@@ -56,7 +55,7 @@ class ResultsScreen(Screen):
         yield TitleBar(id="title")
         yield Static(self._where(), id="where", markup=False)
         yield DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
-        yield RoundsPlot(held_out(self.result), id="rounds-plot")
+        yield RoundsPlot(self.result.bench.held_out, id="rounds-plot")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -65,7 +64,7 @@ class ResultsScreen(Screen):
         )
         table = self.query_one("#results-table", DataTable)
         for title, _attr, _desc in COLUMNS:
-            shown = title.replace("test", held_out(self.result))  # "val %" under CV
+            shown = title.replace("test", self.result.bench.held_out)  # "val %" under CV
             table.add_column(shown, key=title)
         self.fill_table()
         self.query_one("#rounds-plot", RoundsPlot).show_rounds(self.rounds())
@@ -116,7 +115,7 @@ class ResultsScreen(Screen):
                 f"{s.time_mean_s:.2f}" if s.time_mean_s is not None else "-",
                 key=s.label,
             )
-        title = COLUMNS[self.sort_column][0].replace("test", held_out(self.result))
+        title = COLUMNS[self.sort_column][0].replace("test", self.result.bench.held_out)
         self.query_one("#results-table", DataTable).border_title = f"sorted by {title}"
 
     def _resort(self) -> None:

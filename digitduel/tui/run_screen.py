@@ -55,6 +55,7 @@ class RunScreen(Screen):
     def __init__(self, plan: Any, out_path: Path, mnist: Any = None, notes=()) -> None:
         super().__init__()
         self.plan = plan
+        self.held_out = plan.bench.held_out  # "val" under cross-validation
         self.out_path = Path(out_path)
         self.mnist = mnist
         self.events: deque = deque()
@@ -77,7 +78,7 @@ class RunScreen(Screen):
             yield ProgressBar(id="run-progress", show_eta=False)
         with Horizontal(id="plots"):
             yield LossPlot(id="loss-plot")
-            yield AccuracyPlot(id="acc-plot")
+            yield AccuracyPlot(self.held_out, id="acc-plot")
         with Horizontal(id="bottom"):
             yield DataTable(id="live-table", cursor_type="row", zebra_stripes=True)
             yield RichLog(id="log", wrap=True, markup=False, max_lines=500)
@@ -88,8 +89,6 @@ class RunScreen(Screen):
         self.loss_plot = self.query_one("#loss-plot", LossPlot)
         self.acc_plot = self.query_one("#acc-plot", AccuracyPlot)
         table = self.query_one("#live-table", DataTable)
-        self.held_out = self.plan.bench.held_out  # "val" under cross-validation
-        self.acc_plot.held_out = self.held_out
         table.add_columns("contestant", "params", "done", f"{self.held_out} %", "s/run")
         self.worker = self.run_bench_worker()
         self.set_interval(REDRAW_S, self.drain)

@@ -106,9 +106,9 @@ class AccuracyPlot(_Plot):
     """Train and test accuracy (%) per epoch of the run in flight; earlier rounds' test
     accuracy faint behind it, so the spread over rounds is visible as it builds up."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, held_out: str = "test", **kwargs) -> None:
         super().__init__("accuracy %", **kwargs)
-        self.held_out = "test"  # "val" under cross-validation: what the curve measures
+        self.held_out = held_out  # "val" under cross-validation: what the curve measures
 
     def show_runs(self, live: RunView | None, earlier: list[RunView]) -> None:
         self._begin()
