@@ -7,8 +7,9 @@ knows who listens. Per-epoch granularity: never per batch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -70,3 +71,13 @@ class BenchEnded:
 
 
 Event = BenchStarted | RunStarted | EpochEnd | RunEnded | Note | BenchEnded
+
+# What a UI hands the engine to hear its events (called from the engine's thread or process).
+OnEvent = Callable[[Event], None]
+
+
+class Cancel(Protocol):
+    """What the engine polls to stop early: a `threading.Event`, a `multiprocessing.Event`,
+    or anything with `is_set()`. Checked once per batch, so a cancel lands within a step."""
+
+    def is_set(self) -> bool: ...
