@@ -57,7 +57,7 @@ def test_reproduce_trains_then_prints_report_beside_ours(tmp_path, preset_file, 
     assert r.exit_code == 0, r.output
     assert out.exists()
     assert "tiny-repro: test accuracy, report vs ours (made up for the test)" in r.stdout
-    assert "99.90 +- 0.01 (10)" in r.stdout  # the report's number
+    assert "99.90 ± 0.01 (10)" in r.stdout  # the report's number
     assert "(2)" in r.stdout  # ours over the 2 rounds run
     assert "worse" in r.stdout  # one epoch on 100 pairs is nowhere near 99.9 +- 0.01
     assert "cnn round 1" in r.stderr  # progress goes to stderr, one line per run

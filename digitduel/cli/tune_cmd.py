@@ -102,7 +102,8 @@ def tune(
 def _best(model: str, points: dict):
     def show(result, console) -> dict:
         from digitduel.bench.search import best_point, set_flags
-        from digitduel.report.tables import pct, within_table
+        from digitduel.numbers import pct
+        from digitduel.report.tables import within_table
 
         best = best_point(result)
         if best is None:

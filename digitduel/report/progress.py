@@ -15,7 +15,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from digitduel.report.tables import pct, run_line
+from digitduel.numbers import pct
+from digitduel.report.tables import run_line
 from digitduel.training.events import BenchStarted, EpochEnd, Note, RunEnded, RunStarted
 
 
