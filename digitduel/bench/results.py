@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from digitduel.bench.plan import BenchPlan, Contestant, ReportRow
 from digitduel.errors import DigitduelError
 from digitduel.numbers import mean_std
-from digitduel.settings import BenchSettings
+from digitduel.settings import BenchSettings, first_error
 
 SCHEMA_VERSION = 1
 
@@ -221,9 +221,8 @@ def load_results(path: str | Path) -> BenchResult:
     try:
         return BenchResult.model_validate(doc)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise DigitduelError(f"{path}: invalid results file at {where}: {first['msg']}") from None
+        where, msg = first_error(err)
+        raise DigitduelError(f"{path}: invalid results file at {where}: {msg}") from None
 
 
 __all__ = [

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from digitduel.settings import BENCH_KEYS, check_field
+from digitduel.settings import check_field, split_keys
 
 
 @dataclass(frozen=True)
@@ -98,9 +98,9 @@ def format_value(key: str, value: Any) -> str:
 
 
 def split_overrides(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Form values (None = not set) as the (train, bench) override dicts the plan takes."""
-    train = {k: v for k, v in values.items() if v is not None and k not in BENCH_KEYS}
-    bench = {k: v for k, v in values.items() if v is not None and k in BENCH_KEYS}
+    """Form values (None = not set) as the (train, bench) override dicts the plan takes
+    (every field is a schema key, so nothing is unknown)."""
+    train, bench, _ = split_keys(values)
     return train, bench
 
 
