@@ -242,29 +242,19 @@ HEADER = ["contestant", "report (%)", "ours (%)", "diff", "p (Welch)", "verdict"
 TRAIN_HEADER = ["contestant", "report train (%)", "ours train (%)", "diff", "p", "verdict"]
 
 
+def _cells(label: str, theirs: Summary | None, ours: Summary | None, t: TestResult | None):
+    """The cells the test and the train tables share: both summaries, diff and p."""
+    return [label, fmt_summary(theirs), fmt_summary(ours), fmt_diff(t), fmt_p(t.p if t else None)]
+
+
 def table_rows(rep: Reproduction) -> list[list[str]]:
-    return [
-        [
-            r.label,
-            fmt_summary(r.theirs),
-            fmt_summary(r.ours),
-            fmt_diff(r.test),
-            fmt_p(r.test.p if r.test else None),
-            _verdict(r),
-            _rank(r),
-        ]
-        for r in rep.rows
-    ]
+    return [[*_cells(r.label, r.theirs, r.ours, r.test), _verdict(r), _rank(r)] for r in rep.rows]
 
 
 def train_rows(rep: Reproduction) -> list[list[str]]:
     return [
         [
-            r.label,
-            fmt_summary(r.theirs_train),
-            fmt_summary(r.ours_train),
-            fmt_diff(r.train_test),
-            fmt_p(r.train_test.p if r.train_test else None),
+            *_cells(r.label, r.theirs_train, r.ours_train, r.train_test),
             r.train_test.verdict if r.train_test else MISSING,
         ]
         for r in rep.rows
