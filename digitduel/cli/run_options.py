@@ -38,7 +38,9 @@ class RunOptions:
 
     def check_resume(self, what: str) -> None:
         if self.resume and self.out is None:
-            raise ConfigError(f"--resume needs --out FILE: the results file of the {what} to resume")
+            raise ConfigError(
+                f"--resume needs --out FILE: the results file of the {what} to resume"
+            )
 
     def bench_flags(self) -> dict[str, Any]:
         """The bench settings among the options (None: not given)."""
@@ -86,9 +88,12 @@ _DECLARED = {
         bool, typer.Option("--json", help="Print only the summary JSON on stdout.")
     ],
 }
+_DEFAULTS = asdict(RunOptions())
 _SHARED = [
-    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=declared)
-    for (name, default), declared in zip(asdict(RunOptions()).items(), _DECLARED.values(), strict=True)
+    inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=_DEFAULTS[name], annotation=declared
+    )
+    for name, declared in _DECLARED.items()
 ]
 
 
@@ -102,7 +107,8 @@ def with_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
         run = RunOptions(**{p.name: kwargs.pop(p.name) for p in _SHARED})
         return command(*args, run=run, **kwargs)
 
-    with_options.__signature__ = signature.replace(parameters=own + _SHARED)  # type: ignore[attr-defined]
+    # Typer reads the options from the signature: the command's own, then the shared ones.
+    with_options.__signature__ = signature.replace(parameters=own + _SHARED)  # type: ignore
     return with_options
 
 
@@ -110,7 +116,13 @@ def parse_set(items: list[str]) -> dict[str, Any]:
     """`--set KEY=VALUE` pairs (TOML literals, bare words are strings) as one flat dict of
     schema keys; split it with `settings.split_keys`. The schema validates the values later,
     with the same one-line errors as presets and the TUI form."""
-    from digitduel.settings import BENCH_KEYS, TRAIN_KEYS, parse_literal, split_assignment, split_keys
+    from digitduel.settings import (
+        BENCH_KEYS,
+        TRAIN_KEYS,
+        parse_literal,
+        split_assignment,
+        split_keys,
+    )
 
     values = {}
     for item in items:
