@@ -11,6 +11,9 @@ Resolution order for a contestant's training settings (later wins):
 from __future__ import annotations
 
 import re
+import time
+import tomllib
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
@@ -150,36 +153,91 @@ class SettingsError(ValueError):
     """A settings problem, already phrased as one line for the user."""
 
 
+def first_error(err: ValidationError) -> tuple[str, str]:
+    """(dotted key, message) of a pydantic error's first problem, in the user's words: an
+    extra key is an "unknown key", a validator's message loses pydantic's "Value error, ".
+    The key is empty for a check across keys."""
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "extra_forbidden":
+        return key, "unknown key"
+    return key, first["msg"].removeprefix("Value error, ")
+
+
 def describe_validation_error(err: ValidationError, where: str = "") -> str:
     """One line naming the first bad key and what is wrong with it."""
-    first = err.errors()[0]
-    key = ".".join(str(p) for p in first["loc"])  # empty for a check across keys
-    msg = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        msg = "unknown key"
+    key, msg = first_error(err)
     prefix = f"{where}: " if where else ""
     more = f" (and {len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
     return f"{prefix}{key + ': ' if key else ''}{msg}{more}"
 
 
-def resolve_train(*layers: dict[str, Any] | None, where: str = "") -> TrainSettings:
-    """Merge override layers (None or dicts, later wins) into validated TrainSettings."""
+def _merge(layers: tuple[dict[str, Any] | None, ...]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
-    for layer in layers:
+    for layer in layers:  # later wins; None (a layer or a value) means "not set here"
         if layer:
             merged.update({k: v for k, v in layer.items() if v is not None})
+    return merged
+
+
+def _resolve(model: type[_Strict], layers: tuple[dict[str, Any] | None, ...], where: str):
     try:
-        return TrainSettings(**merged)
+        return model(**_merge(layers))
     except ValidationError as err:
         raise SettingsError(describe_validation_error(err, where)) from None
 
 
-def split_keys(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-    """Split a flat dict into (train keys, bench keys, unknown keys)."""
-    train = {k: v for k, v in values.items() if k in TRAIN_KEYS}
-    bench = {k: v for k, v in values.items() if k in BENCH_KEYS}
-    unknown = [k for k in values if k not in TRAIN_KEYS and k not in BENCH_KEYS]
+def resolve_train(*layers: dict[str, Any] | None, where: str = "") -> TrainSettings:
+    """Merge override layers (None or dicts, later wins) into validated TrainSettings."""
+    return _resolve(TrainSettings, layers, where)
+
+
+def resolve_bench(*layers: dict[str, Any] | None, where: str = "") -> BenchSettings:
+    """Merge override layers (None or dicts, later wins) into validated BenchSettings."""
+    return _resolve(BenchSettings, layers, where)
+
+
+def split_keys(
+    *layers: dict[str, Any] | None,
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Merge flat settings layers (a preset's [settings]; `--set` then the explicit flags;
+    the TUI form), later winning, and split them into (train overrides, bench overrides,
+    unknown keys). None, for a layer or a value, means "not set here"."""
+    given = _merge(layers)
+    train = {k: v for k, v in given.items() if k in TRAIN_KEYS}
+    bench = {k: v for k, v in given.items() if k in BENCH_KEYS}
+    unknown = [k for k in given if k not in TRAIN_KEYS and k not in BENCH_KEYS]
     return train, bench, unknown
+
+
+def split_assignment(item: str) -> tuple[str, str] | None:
+    """`KEY=VALUE` (`--set`, `--grid`) as (key, raw value text); None without a key or `=`.
+    Dashes in the key read as underscores, as in the flags (`batch-size` = `batch_size`)."""
+    key, sep, raw = item.partition("=")
+    key = key.strip().replace("-", "_")
+    return (key, raw.strip()) if sep and key else None
+
+
+def parse_literal(text: str, *, bare_words: bool = True) -> Any:
+    """A TOML literal (`1e-3`, `true`, `["swap"]`, `"adam"`) as a value. With `bare_words` a
+    text that is no literal is that string (`adam`); without, it raises ValueError."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError as err:
+        if bare_words:
+            return text  # the schema validates it later, like any value
+        raise ValueError(str(err)) from None
+
+
+RESULTS_DIR = Path("digitduel-results")
+
+
+def default_results_path(name: str, folder: Path = RESULTS_DIR) -> Path:
+    """Where a run's results go unless told: `<folder>/<local time>-<name>.json` (the name made
+    safe for a file system). `bench`, `tune`, `reproduce` and the TUI all name files so."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    return Path(folder) / f"{stamp}-{safe}.json"
 
 
 def check_field(name: str, value: Any) -> str | None:
@@ -190,5 +248,5 @@ def check_field(name: str, value: Any) -> str | None:
     try:
         model.__pydantic_validator__.validate_assignment(model.model_construct(), name, value)
     except ValidationError as err:
-        return err.errors()[0]["msg"]
+        return first_error(err)[1]
     return None

@@ -24,22 +24,37 @@ def served(mnist_dir, monkeypatch):
 def test_download_verifies_and_fills_dest(tmp_path, served, mnist_dir):
     url, requests = served
     dest = tmp_path / "dl"
-    paths = download_mnist(dest, mirrors=[url], progress=False)
+    paths = download_mnist(dest, mirrors=[url])
     assert [p.name for p in paths] == list(FILE_NAMES)
     assert md5_table(dest) == md5_table(mnist_dir)
     assert sorted(p.name for p in dest.iterdir()) == sorted(FILE_NAMES)  # no temp files left
     assert len(requests) == 4
     # Already there and verified: nothing is fetched again.
-    download_mnist(dest, mirrors=[url], progress=False)
+    download_mnist(dest, mirrors=[url])
     assert len(requests) == 4
+
+
+def test_progress_is_reported_not_drawn(tmp_path, served, mnist_dir, capfd):
+    """The engine hands each file's bytes to on_progress and prints nothing itself."""
+    url, _ = served
+    seen: dict[str, list[tuple[int, int | None]]] = {}
+
+    def on_progress(name: str, done: int, total: int | None) -> None:
+        seen.setdefault(name, []).append((done, total))
+
+    download_mnist(tmp_path / "dl", mirrors=[url], on_progress=on_progress)
+    assert sorted(seen) == sorted(FILE_NAMES)
+    for name, calls in seen.items():
+        size = (mnist_dir / name).stat().st_size
+        assert calls[0][0] == 0 and calls[-1] == (size, size)  # from nothing to the whole file
+        assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    assert capfd.readouterr().err == ""
 
 
 def test_dead_first_mirror_then_good_one(tmp_path, served):
     url, requests = served
     notes = []
-    download_mnist(
-        tmp_path / "dl", mirrors=[DEAD_MIRROR, url], progress=False, on_note=notes.append
-    )
+    download_mnist(tmp_path / "dl", mirrors=[DEAD_MIRROR, url], on_note=notes.append)
     assert len(requests) == 4
     # The dead mirror is tried once, not once per file.
     assert len([n for n in notes if "unreachable" in n]) == 1
@@ -58,13 +73,13 @@ def test_corrupt_payload_rejected_and_not_kept(tmp_path, served, mnist_dir):
     dest = tmp_path / "dl"
     with loopback_server(bad) as (bad_url, _):
         with pytest.raises(DataError, match="could not download train-labels.*checksum mismatch"):
-            download_mnist(dest, mirrors=[bad_url], progress=False)
+            download_mnist(dest, mirrors=[bad_url])
         assert not (dest / victim.name).exists()
         assert not [p for p in dest.iterdir() if p.name.endswith(".part")]
 
         # With a good mirror behind it, the bad copy is skipped and the good one kept.
         notes = []
-        download_mnist(dest, mirrors=[bad_url, good_url], progress=False, on_note=notes.append)
+        download_mnist(dest, mirrors=[bad_url, good_url], on_note=notes.append)
     assert md5_table(dest) == md5_table(mnist_dir)
     assert any("checksum mismatch" in n for n in notes)
     assert good_requests == ["/" + victim.name]
@@ -76,16 +91,16 @@ def test_missing_file_on_mirror(tmp_path, monkeypatch):
     (src / "t10k-images-idx3-ubyte.gz").unlink()
     with loopback_server(src) as (url, _):
         with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: .*HTTP 404"):
-            download_mnist(tmp_path / "dl", mirrors=[url], progress=False)
+            download_mnist(tmp_path / "dl", mirrors=[url])
 
 
 def test_load_mnist_downloads_into_cache_then_uses_it(served, monkeypatch):
     url, requests = served
     monkeypatch.setenv("DIGITDUEL_MIRRORS", url)
-    data = load_mnist(offline=False, progress=False)
+    data = load_mnist(offline=False)
     assert (data.source, data.path, data.verified) == ("download", str(sources.cache_dir()), True)
     assert (len(data.train), len(data.test)) == (5000, 10000)
-    again = load_mnist(offline=False, progress=False)
+    again = load_mnist(offline=False)
     assert again.source == "cache" and len(requests) == 4
 
 

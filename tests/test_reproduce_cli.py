@@ -33,7 +33,7 @@ def test_table_from_a_results_file(results_file):
     r = runner.invoke(app, ["reproduce", "jomeau", "--from", str(results_file)])
     assert r.exit_code == 0, r.output
     assert "jomeau: test accuracy, report vs ours (Table II)" in r.stdout
-    assert "97.60 +- 0.30 (10)" in r.stdout and "97.57 +- 0.21 (3)" in r.stdout
+    assert "97.60 ± 0.30 (10)" in r.stdout and "97.57 ± 0.21 (3)" in r.stdout
     assert "consistent" in r.stdout and "worse" in r.stdout
     assert "Kendall tau-b = +1.00" in r.stdout
 

@@ -96,12 +96,12 @@ def test_a_swapped_ranking_lowers_tau():
 
 def test_text_table_shows_numbers_verdicts_and_ranking(rep):
     text = format_text(rep)
-    assert "80.20 +- 1.90 (10)" in text  # the report's row
-    assert "95.13 +- 0.22 (10)" in text  # ours
+    assert "80.20 ± 1.90 (10)" in text  # the report's row
+    assert "95.13 ± 0.22 (10)" in text  # ours
     assert "-2.47" in text and "worse" in text and "consistent" in text
     assert "Kendall tau-b = +1.00" in text
     assert "report: digit > aux40 > simple" in text
-    assert "train accuracy" in text and "100.00 +- 0.00 (10)" in text
+    assert "train accuracy" in text and "100.00 ± 0.00 (10)" in text
     assert "digit: rounds from the preset" in text
 
 

@@ -57,7 +57,7 @@ def test_reproduce_trains_then_prints_report_beside_ours(tmp_path, preset_file, 
     assert r.exit_code == 0, r.output
     assert out.exists()
     assert "tiny-repro: test accuracy, report vs ours (made up for the test)" in r.stdout
-    assert "99.90 +- 0.01 (10)" in r.stdout  # the report's number
+    assert "99.90 ± 0.01 (10)" in r.stdout  # the report's number
     assert "(2)" in r.stdout  # ours over the 2 rounds run
     assert "worse" in r.stdout  # one epoch on 100 pairs is nowhere near 99.9 +- 0.01
     assert "cnn round 1" in r.stderr  # progress goes to stderr, one line per run
@@ -71,12 +71,19 @@ def test_reproduce_trains_then_prints_report_beside_ours(tmp_path, preset_file, 
     assert r.stderr.count("round 0") == 0 and r.stderr.count("round 2") == 2
 
 
-def test_cut_down_runs_say_they_are_not_a_reproduction(tmp_path, preset_file, mnist_dir):
+def test_cut_down_runs_say_they_are_not_a_reproduction(
+    tmp_path, preset_file, mnist_dir, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
     args = ["reproduce", str(preset_file), "--data-dir", str(mnist_dir), "--rounds", "1"]
-    r = runner.invoke(app, args + ["--epochs", "1", "--out", str(tmp_path / "r.json")])
+    r = runner.invoke(app, args + ["--epochs", "1"])
     assert r.exit_code == 0, r.output
     assert "change the report's protocol" in r.stderr
     assert "n/a" in r.stdout  # one round: nothing to test
+    # No --out: the results land where bench, tune and the TUI put theirs, not loose here.
+    [written] = (tmp_path / "digitduel-results").glob("*-reproduce-tiny-repro.json")
+    assert f"results: {written.relative_to(tmp_path)}" in r.stderr
+    assert not list(tmp_path.glob("*.json"))
 
 
 def test_unknown_preset_is_a_usage_error():

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from digitduel.numbers import mean_std, pct
 from digitduel.training.events import (
     BenchEnded,
     BenchStarted,
@@ -18,7 +19,7 @@ from digitduel.training.events import (
     RunStarted,
 )
 from digitduel.tui.form import FormError, format_value, parse_value, split_overrides
-from digitduel.tui.state import BenchState, fmt_duration, fmt_pct
+from digitduel.tui.state import BenchState, fmt_duration
 
 
 class Clock:
@@ -70,7 +71,7 @@ def test_a_bench_in_progress_shows_epochs_rows_and_eta():
     st.apply(RunEnded(JobKey("a", 1), "ok", record("a", 1, test=0.8)))
     row = st.rows["a"]
     assert row.ok == 2 and row.params == 1234
-    assert fmt_pct(0.85, 0.0707) == "85.00 ± 7.07"
+    assert pct(*mean_std(row.test)) == "85.00 ± 7.07"
     assert st.done_runs == 2 and st.total_runs == 4
     # the earlier round of "a" is what the plots draw faintly behind a new round
     assert [r.key for r in st.finished_rounds("a", exclude=JobKey("a", 2))] == [a0, JobKey("a", 1)]
@@ -146,8 +147,10 @@ def test_form_values_are_checked_by_the_settings_schema():
 
 def test_durations_and_percentages_read_well():
     assert fmt_duration(75) == "1:15" and fmt_duration(3725) == "1:02:05"
-    assert fmt_duration(None) == "-" and fmt_pct(None) == "-"
-    assert fmt_pct(0.973) == "97.30"
+    assert fmt_duration(None) == "-" and pct(None) == "-"
+    assert pct(0.973) == "97.30"
+    # one round: a mean and no spread (never "± 0.00"), the same in every table
+    assert pct(*mean_std([0.973])) == "97.30"
 
 
 def test_the_form_builds_the_plan_the_cli_would():

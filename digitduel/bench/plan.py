@@ -19,7 +19,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from digitduel.errors import ConfigError
-from digitduel.settings import BenchSettings, SettingsError, TrainSettings, resolve_train
+from digitduel.settings import (
+    BenchSettings,
+    SettingsError,
+    TrainSettings,
+    resolve_bench,
+    resolve_train,
+)
 
 
 class _Strict(BaseModel):
@@ -128,20 +134,10 @@ def _check_model_fits_loss(spec, settings: TrainSettings, where: str) -> None:
 
 
 def make_bench_settings(*layers: dict[str, Any] | None, where: str = "") -> BenchSettings:
-    merged: dict[str, Any] = {}
-    for layer in layers:
-        if layer:
-            merged.update({k: v for k, v in layer.items() if v is not None})
     try:
-        return BenchSettings(**merged)
-    except Exception as err:  # pydantic ValidationError, phrased as one line
-        from pydantic import ValidationError
-
-        from digitduel.settings import describe_validation_error
-
-        if isinstance(err, ValidationError):
-            raise ConfigError(describe_validation_error(err, where)) from None
-        raise
+        return resolve_bench(*layers, where=where)
+    except SettingsError as err:
+        raise ConfigError(str(err)) from None
 
 
 def plan_for_models(

@@ -32,7 +32,14 @@ from pydantic import ValidationError
 
 from digitduel.bench.plan import BenchPlan, ReportRow, contestant_for, make_bench_settings
 from digitduel.errors import ConfigError
-from digitduel.settings import BENCH_KEYS, TRAIN_KEYS, SettingsError, resolve_train, split_keys
+from digitduel.settings import (
+    BENCH_KEYS,
+    TRAIN_KEYS,
+    SettingsError,
+    first_error,
+    resolve_train,
+    split_keys,
+)
 
 TOP_KEYS = {"name", "description", "settings", "contestants", "report"}
 CONTESTANT_KEYS = {"label", "model"}
@@ -182,9 +189,7 @@ def _report(
         try:
             rows[label] = ReportRow(**_table(row, f"{where}: [report.{label}]"))
         except ValidationError as err:
-            first = err.errors()[0]
-            key = ".".join(str(p) for p in first["loc"])
-            msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+            key, msg = first_error(err)
             raise ConfigError(f"{where}: [report.{label}] {key!r}: {msg}") from None
     return rows, source
 

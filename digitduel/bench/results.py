@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from digitduel.bench.plan import BenchPlan, Contestant, ReportRow
 from digitduel.errors import DigitduelError
-from digitduel.settings import BenchSettings
+from digitduel.numbers import mean_std
+from digitduel.settings import BenchSettings, first_error
 
 SCHEMA_VERSION = 1
 
@@ -137,24 +137,15 @@ def summarise(contestants: list[Contestant], runs: list[RunRecord]) -> list[Cont
                 ok=len(ok),
                 diverged=sum(r.status == "diverged" for r in mine),
                 failed=sum(r.status == "failed" for r in mine),
-                train_mean=_mean(train),
-                train_std=_std(train),
-                test_mean=_mean(test),
-                test_std=_std(test),
-                digit_mean=_mean(digits),
-                time_mean_s=_mean(times),
+                train_mean=mean_std(train)[0],
+                train_std=mean_std(train)[1],  # the sample std, None below two rounds
+                test_mean=mean_std(test)[0],
+                test_std=mean_std(test)[1],
+                digit_mean=mean_std(digits)[0],
+                time_mean_s=mean_std(times)[0],
             )
         )
     return out
-
-
-def _mean(xs: list[float]) -> float | None:
-    return statistics.fmean(xs) if xs else None
-
-
-def _std(xs: list[float]) -> float | None:
-    """Sample standard deviation (n-1), as the reports' torch.std; None below two rounds."""
-    return statistics.stdev(xs) if len(xs) >= 2 else None
 
 
 def order_runs(plan_or_contestants, runs: list[RunRecord]) -> list[RunRecord]:
@@ -230,9 +221,8 @@ def load_results(path: str | Path) -> BenchResult:
     try:
         return BenchResult.model_validate(doc)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise DigitduelError(f"{path}: invalid results file at {where}: {first['msg']}") from None
+        where, msg = first_error(err)
+        raise DigitduelError(f"{path}: invalid results file at {where}: {msg}") from None
 
 
 __all__ = [

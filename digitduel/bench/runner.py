@@ -64,9 +64,11 @@ def run_bench(
     on_event: Callable[[Any], None] | None = None,
     cancel: Any = None,
     mnist: Any = None,
+    on_download: Callable[[str, int, int | None], None] | None = None,
 ) -> BenchResult:
     """Run `plan`, writing `out_path` (JSON) and its journal; returns the results.
-    `mnist` (a loaded MnistData) skips loading, e.g. for tests with synthetic digits."""
+    `mnist` (a loaded MnistData) skips loading, e.g. for tests with synthetic digits;
+    `on_download` hears the bytes of a download of MNIST (`data.download_mnist`)."""
     emit = on_event or (lambda _e: None)
     out_path = Path(out_path)
     device = resolve_device(plan.bench.device)
@@ -79,6 +81,7 @@ def run_bench(
             plan.data_dir,
             offline=True if plan.offline else None,
             on_note=lambda msg: emit(Note(msg, "warning")),
+            on_progress=on_download,
         )
 
     wanted = {job.key for job in jobs}

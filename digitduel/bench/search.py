@@ -13,38 +13,29 @@ from __future__ import annotations
 
 import itertools
 import json
-import tomllib
 from typing import Any
 
 from digitduel.bench.plan import BenchPlan, contestant_for, make_bench_settings
 from digitduel.errors import ConfigError
-from digitduel.settings import BENCH_KEYS, TRAIN_KEYS
+from digitduel.settings import BENCH_KEYS, TRAIN_KEYS, parse_literal, split_assignment
 
 
 def parse_grid_item(item: str) -> tuple[str, list[Any]]:
     """`KEY=V1,V2,...` or `KEY=[V1, V2, ...]` (TOML literals; bare words are strings)."""
-    key, sep, raw = item.partition("=")
-    key = key.strip().replace("-", "_")
-    raw = raw.strip()
-    if not sep or not key or not raw:
+    parts = split_assignment(item)
+    if parts is None or not parts[1]:
         raise ConfigError(f"--grid {item!r}: expected KEY=V1,V2,...")
+    key, raw = parts
     if raw.startswith("["):
         try:
-            values = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError as err:
+            values = parse_literal(raw, bare_words=False)
+        except ValueError as err:
             raise ConfigError(f"--grid {item!r}: not a TOML array ({err})") from None
     else:
-        values = [_literal(v.strip()) for v in raw.split(",") if v.strip()]
+        values = [parse_literal(v.strip()) for v in raw.split(",") if v.strip()]
     if not values:
         raise ConfigError(f"--grid {item!r}: no values")
     return key, values
-
-
-def _literal(text: str) -> Any:
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text  # a bare word: a string, validated by the schema later
 
 
 def _show(value: Any) -> str:

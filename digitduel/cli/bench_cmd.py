@@ -8,56 +8,18 @@ alone (progress lines then go to stderr).
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
+from digitduel.cli.console import make_console
 from digitduel.cli.main import app
+from digitduel.cli.run_options import RunOptions, parse_set, run_and_report, with_run_options
 from digitduel.errors import ConfigError
-
-# Options that `bench` and `tune` (and anything else that runs a plan) share, defined once.
-DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
-DataDirOpt = Annotated[
-    Path | None, typer.Option("--data-dir", help="Folder with the four MNIST IDX files.")
-]
-OfflineOpt = Annotated[bool, typer.Option("--offline", help="Never download the data.")]
-OutOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--out", "-o", help="Results file (default: ./digitduel-results/<time>-<name>.json)."
-    ),
-]
-ResumeOpt = Annotated[
-    bool, typer.Option("--resume", help="Skip the runs the --out file's journal has.")
-]
-ExecutorOpt = Annotated[
-    str | None, typer.Option("--executor", help="auto, serial, processes or batched.")
-]
-JobsOpt = Annotated[
-    int | None, typer.Option("--jobs", "-j", help="Worker processes (processes executor).")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print only the summary JSON on stdout.")]
-
-
-def _console(stderr: bool = False):
-    """A rich console; off a terminal (logs, pipes) wide enough that tables do not wrap."""
-    from rich.console import Console
-
-    console = Console(stderr=stderr)
-    if not console.is_terminal:
-        console = Console(stderr=stderr, width=160)
-    return console
-
-
-def _default_out(name: str) -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-    return Path("digitduel-results") / f"{stamp}-{safe}.json"
 
 
 @app.command()
+@with_run_options
 def bench(
     all_models: bool = typer.Option(
         False, "--all", help="Every registered model with its report's recipe."
@@ -88,110 +50,33 @@ def bench(
         help="Evaluate the test set every K epochs and after the last (default 1); "
         "larger saves about a fifth of a CPU run, with sparser test curves.",
     ),
-    device: DeviceOpt = None,
-    data_dir: DataDirOpt = None,
-    offline: OfflineOpt = False,
     seed: int = typer.Option(None, "--seed", help="Base seed; round r derives its own."),
     n_pairs: int = typer.Option(None, "--n-pairs", help="Train pairs and test pairs per round."),
-    out: OutOpt = None,
-    resume: ResumeOpt = False,
-    executor: ExecutorOpt = None,
-    jobs: JobsOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    run: RunOptions,
 ) -> None:
     """Train contestants x rounds and report mean ± std accuracy and time per run."""
     from digitduel.bench.plan import plan_for_all, plan_for_models, plan_from_preset
+    from digitduel.settings import split_keys
 
     chosen = sum([bool(all_models), bool(model), preset is not None])
     if chosen != 1:
         raise ConfigError("choose exactly one of --all, --model NAME ... or --preset NAME|FILE")
-    if resume and out is None:
-        raise ConfigError("--resume needs --out FILE: the results file of the bench to resume")
+    run.check_resume("bench")
     # Explicit flags win over --set; both go through the same schema.
-    set_train, set_bench = _parse_set(set_values or [])
-    train = {
-        "epochs": epochs,
-        "lr": lr,
-        "optimizer": optimizer,
-        "batch_size": batch_size,
-        "eval_every": eval_every,
-    }
-    bench_keys = {
-        "rounds": rounds,
-        "device": device,
-        "seed": seed,
-        "n_pairs": n_pairs,
-        "executor": executor,
-        "jobs": jobs,
-    }
-    common = {
-        "train_overrides": {**set_train, **{k: v for k, v in train.items() if v is not None}},
-        "bench_overrides": {**set_bench, **{k: v for k, v in bench_keys.items() if v is not None}},
-        "data_dir": str(data_dir.resolve()) if data_dir else None,
-        "offline": offline,
-    }
+    flags = dict(
+        epochs=epochs, lr=lr, optimizer=optimizer, batch_size=batch_size, eval_every=eval_every,
+        rounds=rounds, seed=seed, n_pairs=n_pairs, **run.bench_flags(),
+    )  # fmt: skip
+    train, bench_values, _ = split_keys(parse_set(set_values or []), flags)
+    common = {"train_overrides": train, "bench_overrides": bench_values, **run.data_source()}
     if preset is not None:
         plan = plan_from_preset(preset, **common)
     elif all_models:
         plan = plan_for_all(**common)
     else:
         plan = plan_for_models(list(model), **common)
-    out = out or _default_out(plan.name)
-    _run_and_report(plan, out, resume=resume, as_json=as_json)
-
-
-def _parse_set(items: list[str]) -> tuple[dict, dict]:
-    """`--set KEY=VALUE` pairs -> (train overrides, bench overrides). The schema validates
-    the values later, with the same one-line errors as presets and the TUI form."""
-    import tomllib
-
-    from digitduel.settings import BENCH_KEYS, TRAIN_KEYS, split_keys
-
-    values = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
-        try:
-            values[key] = tomllib.loads(f"v = {raw.strip()}")["v"]
-        except tomllib.TOMLDecodeError:
-            values[key] = raw.strip()  # a bare word: a string
-    train, bench, unknown = split_keys(values)
-    if unknown:
-        known = ", ".join(sorted(TRAIN_KEYS | BENCH_KEYS))
-        raise ConfigError(f"--set: unknown setting {unknown[0]!r} (known: {known})")
-    return train, bench
-
-
-def _run_and_report(plan, out: Path, *, resume: bool, as_json: bool, extra=None) -> None:
-    """Run the plan with progress, then print its table (or with `--json` its summary).
-    `extra(result, console)` prints more after the table and returns keys for the JSON."""
-    from digitduel.bench.journal import journal_path
-    from digitduel.bench.runner import run_bench
-    from digitduel.report.progress import make_listener
-    from digitduel.report.tables import results_table, summary_dict
-
-    console = _console(stderr=as_json)
-    if not resume and journal_path(out).exists():
-        console.print(
-            f"note: starting over; {journal_path(out)} is replaced (use --resume to continue it)"
-        )
-    with make_listener(console) as listener:
-        result = run_bench(plan, out, resume=resume, on_event=listener)
-    if not as_json:
-        console.print(results_table(result))
-    more = extra(result, None if as_json else console) if extra else {}
-    if as_json:
-        typer.echo(json.dumps({**summary_dict(result, str(out)), **more}, indent=1))
-    else:
-        console.print(f"results: {out}")
-    if result.status == "cancelled":
-        typer.echo(
-            f"interrupted: finished runs kept in {out} (continue with --resume --out {out})",
-            err=True,
-        )
-        raise typer.Exit(130)
+    run_and_report(plan, run)
 
 
 @app.command()
@@ -207,7 +92,7 @@ def show(
     if as_json:
         typer.echo(result.model_dump_json(indent=1))
         return
-    console = _console()
+    console = make_console()
     console.print(results_table(result))
     env = result.environment
     console.print(
@@ -242,7 +127,7 @@ def compare(
     if b is not None:
         if contestant:
             raise ConfigError("--contestant is for one file; with two, labels are matched")
-        _console().print(compare_table(first, load_results(b), str(a), str(b)))
+        make_console().print(compare_table(first, load_results(b), str(a), str(b)))
         return
     known = [s.label for s in first.summary]
     unknown = [c for c in contestant or [] if c not in known]
@@ -256,7 +141,7 @@ def compare(
     idle = [c for c in contestant or [] if c not in finished]
     if idle:
         raise ConfigError(f"{a} has no finished run of {idle[0]!r} to compare")
-    _console().print(within_table(first, contestant or None, a.name))
+    make_console().print(within_table(first, contestant or None, a.name))
 
 
 @app.command()
@@ -281,4 +166,4 @@ def presets(
         ]
         typer.echo(json.dumps(doc, indent=1))
         return
-    _console().print(presets_table(found))
+    make_console().print(presets_table(found))

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from digitduel.cli.console import download_progress, make_console
 from digitduel.cli.main import app
 
 data_app = typer.Typer(
@@ -47,9 +48,14 @@ def _note(message: str) -> None:
 def _load(data_dir: Path | None, offline: bool, mirrors: list[str] | None = None):
     from digitduel.data import load_mnist
 
-    return load_mnist(
-        data_dir, offline=True if offline else None, mirrors=mirrors or None, on_note=_note
-    )
+    with download_progress() as on_progress:
+        return load_mnist(
+            data_dir,
+            offline=True if offline else None,
+            mirrors=mirrors or None,
+            on_note=_note,
+            on_progress=on_progress,
+        )
 
 
 @data_app.command()
@@ -98,7 +104,8 @@ def download(
     present = [
         n for n in FILES.values() if (target / n).is_file() and file_md5(target / n) == table[n]
     ]
-    download_mnist(target, mirrors=mirror or None, on_note=_note)
+    with download_progress() as on_progress:
+        download_mnist(target, mirrors=mirror or None, on_note=_note, on_progress=on_progress)
     fetched = len(FILES) - len(present)
     if fetched == 0:
         typer.echo(f"MNIST already in {target} (checksums verified)")
@@ -158,7 +165,6 @@ def show(
     if split not in ("train", "test"):
         raise typer.BadParameter("must be 'train' or 'test'", param_hint="--split")
     from rich.columns import Columns
-    from rich.console import Console
 
     from digitduel.data import draw_pairs
 
@@ -166,7 +172,7 @@ def show(
     pairs = draw_pairs(data, n=n, seed=seed)
     chosen = pairs.train if split == "train" else pairs.test
     raw = (chosen.input * pairs.std + pairs.mean).clamp(0, 255)  # back to pixel values
-    console = Console(highlight=False)
+    console = make_console(highlight=False)
     # Grey levels need 256 colours or more; with 16 they collapse, and ink/no-ink reads better.
     color = console.is_terminal and console.color_system in ("256", "truecolor")
     console.print(f"{split} pairs, seed {seed}, from {data.describe()}")

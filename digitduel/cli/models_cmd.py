@@ -46,14 +46,12 @@ def models(
         return
 
     from rich import box
-    from rich.console import Console
     from rich.table import Table
 
+    from digitduel.cli.console import make_console
     from digitduel.models import REPORTS
 
-    console = Console()
-    if not console.is_terminal:  # a pipe or a file: no reason to squeeze to 80 columns
-        console = Console(width=160)
+    console = make_console()
     # Below 100 columns the descriptions would crush the rest: they are in --json anyway.
     with_description = console.width >= 100
     yes = "[green]yes[/]"

@@ -13,19 +13,8 @@ from pathlib import Path
 
 import typer
 
+from digitduel.cli.console import make_console
 from digitduel.cli.main import UserError, app
-
-
-def _stderr_console():
-    """Progress goes to stderr (stdout is the table or the JSON); wide off a terminal."""
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    return console if console.is_terminal else Console(stderr=True, width=160)
-
-
-def _overrides(**values):
-    return {k: v for k, v in values.items() if v is not None} or None
 
 
 def _train(
@@ -33,13 +22,17 @@ def _train(
 ):
     from digitduel.bench.plan import plan_from_preset
     from digitduel.bench.runner import run_bench
+    from digitduel.settings import default_results_path, split_keys
 
+    flags = dict(
+        epochs=epochs, rounds=rounds, n_pairs=n_pairs, seed=seed, jobs=jobs, executor=executor,
+        device=device,
+    )  # fmt: skip
+    train, bench, _ = split_keys(flags)
     plan = plan_from_preset(
         preset,
-        train_overrides=_overrides(epochs=epochs),
-        bench_overrides=_overrides(
-            rounds=rounds, n_pairs=n_pairs, seed=seed, jobs=jobs, executor=executor, device=device
-        ),
+        train_overrides=train,
+        bench_overrides=bench,
         data_dir=str(data_dir) if data_dir else None,
         offline=offline,
     )
@@ -51,11 +44,15 @@ def _train(
             "compare unlike runs (a smoke test, not a reproduction)",
             err=True,
         )
-    out = out or Path(f"reproduce-{plan.name}.json")
+    out = out or default_results_path(f"reproduce-{plan.name}")
     from digitduel.report.progress import make_listener
 
-    with make_listener(_stderr_console()) as listener:
-        return run_bench(plan, out, resume=resume, on_event=listener), out
+    # Progress goes to stderr: stdout is the table or the JSON.
+    with make_listener(make_console(stderr=True)) as listener:
+        result = run_bench(
+            plan, out, resume=resume, on_event=listener, on_download=listener.on_download
+        )
+    return result, out
 
 
 @app.command()
@@ -81,7 +78,9 @@ def reproduce(
     ),
     offline: bool = typer.Option(False, "--offline", help="Never download."),
     out: Path | None = typer.Option(
-        None, "--out", help="Results JSON to write (default: reproduce-PRESET.json here)."
+        None,
+        "--out",
+        help="Results JSON to write (default: ./digitduel-results/<time>-reproduce-PRESET.json).",
     ),
     resume: bool = typer.Option(
         False, "--resume", help="Keep finished runs of --out; run the rest."

@@ -20,7 +20,11 @@ def tui(
     offline: bool = typer.Option(False, "--offline", help="Never download the data."),
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps."),
     out_dir: Path = typer.Option(
-        Path("digitduel-results"), "--out-dir", help="Where results files are written."
+        None,
+        "--out-dir",
+        help="Where results files are written (default: ./digitduel-results, as the other "
+        "commands).",
+        show_default=False,
     ),
 ) -> None:
     """Pick contestants, train them live with plots, compare the results, in the terminal."""

@@ -6,24 +6,13 @@ from __future__ import annotations
 
 import typer
 
-from digitduel.cli.bench_cmd import (
-    DataDirOpt,
-    DeviceOpt,
-    ExecutorOpt,
-    JobsOpt,
-    JsonOpt,
-    OfflineOpt,
-    OutOpt,
-    ResumeOpt,
-    _default_out,
-    _parse_set,
-    _run_and_report,
-)
 from digitduel.cli.main import app
+from digitduel.cli.run_options import RunOptions, parse_set, run_and_report, with_run_options
 from digitduel.errors import ConfigError
 
 
 @app.command()
+@with_run_options
 def tune(
     model: str = typer.Argument(..., help="The registered model to tune (see `digitduel models`)."),
     grid: list[str] = typer.Option(
@@ -53,56 +42,41 @@ def tune(
         help="Any other setting as KEY=VALUE, repeatable (as in `bench`).",
         show_default=False,
     ),
-    device: DeviceOpt = None,
-    data_dir: DataDirOpt = None,
-    offline: OfflineOpt = False,
     seed: int = typer.Option(None, "--seed", help="Base seed: which train pairs are drawn."),
     n_pairs: int = typer.Option(None, "--n-pairs", help="Train pairs to split into folds."),
-    out: OutOpt = None,
-    resume: ResumeOpt = False,
-    executor: ExecutorOpt = None,
-    jobs: JobsOpt = None,
-    as_json: JsonOpt = False,
+    *,
+    run: RunOptions,
 ) -> None:
     """Choose settings the reports' way: every grid point trained on k-1 folds of one draw of
     train pairs and scored on the held-out fold, the mean over folds ranking the points. The
     test pairs are never used. Example, Jomeau et al.'s Table I:
     `digitduel tune jomeau-aux40 --grid lr=1e-4,5e-4,1e-3,5e-3,1e-2 --folds 4`."""
     from digitduel.bench.search import grid_points, parse_grid_item, plan_for_grid, point_label
+    from digitduel.settings import split_keys
 
-    if resume and out is None:
-        raise ConfigError("--resume needs --out FILE: the results file of the search to resume")
+    run.check_resume("search")
     parsed: dict[str, list] = {}
     for item in grid:
         key, values = parse_grid_item(item)
         if key in parsed:
             raise ConfigError(f"--grid {key}: given twice; list its values in one --grid")
         parsed[key] = values
-    set_train, set_bench = _parse_set(set_values or [])
-    if epochs is not None:
-        set_train["epochs"] = epochs
     flags = dict(
-        folds=folds, rounds=rounds, device=device, seed=seed, n_pairs=n_pairs, executor=executor,
-        jobs=jobs,
-    )  # fmt: skip
-    bench = {**set_bench, **{k: v for k, v in flags.items() if v is not None}}
+        epochs=epochs, folds=folds, rounds=rounds, seed=seed, n_pairs=n_pairs, **run.bench_flags()
+    )
+    train, bench, _ = split_keys(parse_set(set_values or []), flags)
     plan = plan_for_grid(
-        model,
-        parsed,
-        train_overrides=set_train,
-        bench_overrides=bench,
-        data_dir=str(data_dir.resolve()) if data_dir else None,
-        offline=offline,
+        model, parsed, train_overrides=train, bench_overrides=bench, **run.data_source()
     )
     points = {point_label(model, p): p for p in grid_points(parsed)}
-    out = out or _default_out(plan.name)
-    _run_and_report(plan, out, resume=resume, as_json=as_json, extra=_best(model, points))
+    run_and_report(plan, run, extra=_best(model, points))
 
 
 def _best(model: str, points: dict):
     def show(result, console) -> dict:
         from digitduel.bench.search import best_point, set_flags
-        from digitduel.report.tables import pct, within_table
+        from digitduel.numbers import pct
+        from digitduel.report.tables import within_table
 
         best = best_point(result)
         if best is None:

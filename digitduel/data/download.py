@@ -4,13 +4,15 @@ A file is streamed into a temporary file beside its destination and renamed into
 once its checksum matches, so an interrupted or corrupt download never looks like data. A
 mirror that cannot be reached is not asked again for the other files, and the connect timeout
 is short: with no network, falling back to the embedded digits takes seconds.
+
+Nothing here draws: progress goes to an `on_progress(file name, bytes so far, total bytes or
+None)` callback, notes to `on_note`, and the caller (the CLI) decides how to show them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -49,6 +51,7 @@ TIMEOUT_S = 5.0
 _CHUNK = 1 << 16
 
 Note = Callable[[str], None]
+OnProgress = Callable[[str, int, int | None], None]  # file name, bytes so far, total (if known)
 
 
 def checksums() -> Mapping[str, str]:
@@ -75,20 +78,11 @@ def mirrors_from_env(mirrors: Iterable[str] | None = None) -> list[str]:
     return [m if m.endswith("/") else m + "/" for m in out]
 
 
-def _want_progress(progress: bool | None) -> bool:
-    if progress is not None:
-        return progress
-    # Only on a real terminal: a UI that swapped sys.stderr (Textual pretends to be a tty)
-    # or a log file must not receive a live bar.
-    err = sys.stderr
-    return err is sys.__stderr__ and err is not None and err.isatty()
-
-
 class _Unreachable(Exception):
     """The mirror did not answer at all (as opposed to answering with an error)."""
 
 
-def _fetch(url: str, dest: Path, expected_md5: str | None, bar) -> str:
+def _fetch(url: str, dest: Path, expected_md5: str | None, on_progress: OnProgress) -> str:
     """Stream `url` into a temp file beside `dest`; rename on a checksum match. Returns the
     MD5. Raises _Unreachable for connection failures, DataError for anything else."""
     try:
@@ -102,8 +96,10 @@ def _fetch(url: str, dest: Path, expected_md5: str | None, bar) -> str:
     h = hashlib.md5(usedforsecurity=False)
     try:
         with resp, os.fdopen(fd, "wb") as out:
-            total = resp.headers.get("Content-Length")
-            task = bar.add_task(dest.name, total=int(total) if total else None) if bar else None
+            length = resp.headers.get("Content-Length")
+            total = int(length) if length else None
+            done = 0
+            on_progress(dest.name, done, total)
             while True:
                 try:
                     block = resp.read(_CHUNK)
@@ -113,8 +109,8 @@ def _fetch(url: str, dest: Path, expected_md5: str | None, bar) -> str:
                     break
                 h.update(block)
                 out.write(block)
-                if task is not None:
-                    bar.advance(task, len(block))
+                done += len(block)
+                on_progress(dest.name, done, total)
         got = h.hexdigest()
         if expected_md5 is not None and got != expected_md5:
             raise DataError(f"checksum mismatch (MD5 {got}, expected {expected_md5})")
@@ -129,14 +125,15 @@ def download_mnist(
     dest: Path,
     *,
     mirrors: Iterable[str] | None = None,
-    progress: bool | None = None,
+    on_progress: OnProgress | None = None,
     on_note: Note | None = None,
     force: bool = False,
 ) -> list[Path]:
     """Put the four verified MNIST files into `dest`, trying the mirrors in turn for each.
 
     Files already there with the right checksum are kept (unless `force`); a file there with
-    the wrong checksum is replaced. Raises DataError naming what failed on every mirror."""
+    the wrong checksum is replaced. Raises DataError naming what failed on every mirror.
+    `on_progress` hears each file's bytes as they arrive, `on_note` each mirror that failed."""
     dest = Path(dest)
     try:
         dest.mkdir(parents=True, exist_ok=True)
@@ -145,6 +142,7 @@ def download_mnist(
     table = checksums()
     urls = mirrors_from_env(mirrors)
     note = on_note or (lambda _msg: None)
+    progress = on_progress or (lambda _name, _done, _total: None)
     todo = []
     for name in FILES.values():
         target = dest / name
@@ -153,41 +151,22 @@ def download_mnist(
         todo.append(name)
     if not todo:
         return [dest / n for n in FILES.values()]
-
-    bar = None
-    if _want_progress(progress):
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
-        bar = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            console=Console(stderr=True),
-            transient=False,
-        )
-        bar.start()
     dead: set[str] = set()  # mirrors that did not answer: don't wait on them again
-    try:
-        for name in todo:
-            failures = []
-            for base in urls:
-                if base in dead:
-                    continue
-                try:
-                    _fetch(base + name, dest / name, table.get(name), bar)
-                    break
-                except _Unreachable as err:
-                    dead.add(base)
-                    failures.append(f"{base}: unreachable ({err})")
-                except DataError as err:
-                    failures.append(f"{base}: {err}")
-                note(f"{name}: {failures[-1]}")
-            else:
-                detail = "; ".join(failures) if failures else "every mirror was unreachable"
-                raise DataError(f"could not download {name}: {detail}")
-    finally:
-        if bar is not None:
-            bar.stop()
+    for name in todo:
+        failures = []
+        for base in urls:
+            if base in dead:
+                continue
+            try:
+                _fetch(base + name, dest / name, table.get(name), progress)
+                break
+            except _Unreachable as err:
+                dead.add(base)
+                failures.append(f"{base}: unreachable ({err})")
+            except DataError as err:
+                failures.append(f"{base}: {err}")
+            note(f"{name}: {failures[-1]}")
+        else:
+            detail = "; ".join(failures) if failures else "every mirror was unreachable"
+            raise DataError(f"could not download {name}: {detail}")
     return [dest / n for n in FILES.values()]

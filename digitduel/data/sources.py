@@ -174,13 +174,13 @@ def load_mnist(
     offline: bool | None = None,
     mirrors: Iterable[str] | None = None,
     on_note: Note | None = None,
-    progress: bool | None = None,
+    on_progress: dl.OnProgress | None = None,
 ) -> MnistData:
     """Load MNIST from the first source that has it (see the module doc). Raises DataError.
 
     `on_note` receives the few things a user should know (the embedded fallback, a failed
     download, a damaged cache); without it they become warnings, the fallback one once per
-    process. `progress`: rich bar on stderr for a download (default: only on a terminal).
+    process. `on_progress` hears a download's bytes (`download_mnist`); nothing is drawn here.
     The returned tensors are shared between calls: treat them as read-only.
     """
     note: Note = on_note or (lambda msg: warnings.warn(msg, UserWarning, stacklevel=3))
@@ -197,7 +197,7 @@ def load_mnist(
 
     if not is_offline(offline):
         try:
-            dl.download_mnist(cache_dir(), mirrors=mirrors, progress=progress)
+            dl.download_mnist(cache_dir(), mirrors=mirrors, on_progress=on_progress)
         except DataError as err:
             note(f"MNIST download failed: {err}")
         else:

@@ -1,5 +1,9 @@
 """Following a bench from its events: rich progress bars on a terminal, one plain line per
-finished run elsewhere. Only a listener: the engine never knows who is watching."""
+finished run elsewhere. Only a listener: the engine never knows who is watching.
+
+Each listener also takes `on_download(name, bytes so far, total)`, which `run_bench` hands to
+the data loader: on a terminal a download of MNIST is one more bar of the same live display
+(a second live display on one terminal would garble both); elsewhere nothing is drawn."""
 
 from __future__ import annotations
 
@@ -10,12 +14,14 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
 
-from digitduel.report.tables import pct, run_line
+from digitduel.numbers import pct
+from digitduel.report.tables import run_line
 from digitduel.training.events import BenchStarted, EpochEnd, Note, RunEnded, RunStarted
 
 
@@ -40,6 +46,9 @@ class PlainListener:
         elif isinstance(event, Note):
             self._print(f"note: {event.message}")
 
+    def on_download(self, name: str, done: int, total: int | None) -> None:
+        """A log must not receive a live bar: a download says nothing until its notes."""
+
     def _print(self, line: str) -> None:
         # soft_wrap: a long line stays one line in a log file
         self.console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -52,7 +61,15 @@ class RichListener:
         self.progress = progress
         self.overall = None
         self.runs: dict = {}
+        self.downloads: dict[str, TaskID] = {}
         self.held_out = "test"
+
+    def on_download(self, name: str, done: int, total: int | None) -> None:
+        """One bar per MNIST file, counted in KiB (the M/N column then reads as sizes)."""
+        if name not in self.downloads:
+            kib = -(-total // 1024) if total else None  # rounded up, as `done` is at the end
+            self.downloads[name] = self.progress.add_task(f"download {name} (KiB)", total=kib)
+        self.progress.update(self.downloads[name], completed=-(-done // 1024))
 
     def __call__(self, event) -> None:
         p = self.progress

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from digitduel.numbers import MISSING, pct
 from digitduel.report.stats import Summary, TestResult, fmt_p, ranking_agreement, ranks, welch
 
 
@@ -33,7 +34,7 @@ class ReportRowLike(Protocol):
 @dataclass
 class ReproRow:
     label: str
-    theirs: Summary | None  # report test accuracy (std 0 / rounds 0 when not published)
+    theirs: Summary | None  # report test accuracy (std None / rounds 0 when not published)
     ours: Summary | None  # our test accuracy over finished rounds
     test: TestResult | None  # ours against theirs (Welch); None without both sides
     theirs_train: Summary | None = None
@@ -85,10 +86,9 @@ def _json_safe(obj: Any) -> Any:
 def _summary(mean: float | None, std: float | None, n: int | None) -> Summary | None:
     if mean is None:
         return None
-    # An unpublished std or round count cannot be tested against: n=0 makes Welch say n/a.
-    return Summary(
-        float(mean), float(std) if std is not None else 0.0, int(n or 0) if std is not None else 0
-    )
+    if std is None:  # a published mean alone: nothing to test against (Welch says n/a)
+        return Summary(float(mean), None, 0)
+    return Summary(float(mean), float(std), int(n or 0))
 
 
 def build_reproduction(
@@ -217,17 +217,16 @@ def _wall_time(result: Any) -> str:
 # ---- rendering -------------------------------------------------------------------------
 
 
-def fmt_summary(s: Summary | None, digits: int = 2) -> str:
+def fmt_summary(s: Summary | None) -> str:
+    """`97.31 ± 0.42 (10)` (already percent); a published mean alone (n 0) has no count."""
     if s is None:
-        return "-"
-    if s.n == 0:  # published mean only
-        return f"{s.mean:.{digits}f}"
-    return f"{s.mean:.{digits}f} +- {s.std:.{digits}f} ({s.n})"
+        return MISSING
+    return pct(s.mean, s.std, s.n or None, scale=1)
 
 
 def fmt_diff(t: TestResult | None) -> str:
     if t is None or math.isnan(t.diff):
-        return "-"
+        return MISSING
     return f"{t.diff:+.2f}"
 
 
@@ -236,37 +235,27 @@ def _verdict(r: ReproRow) -> str:
 
 
 def _rank(r: ReproRow) -> str:
-    return f"{r.their_rank}/{r.our_rank}" if r.their_rank is not None else "-"
+    return f"{r.their_rank}/{r.our_rank}" if r.their_rank is not None else MISSING
 
 
 HEADER = ["contestant", "report (%)", "ours (%)", "diff", "p (Welch)", "verdict", "rank r/o"]
 TRAIN_HEADER = ["contestant", "report train (%)", "ours train (%)", "diff", "p", "verdict"]
 
 
+def _cells(label: str, theirs: Summary | None, ours: Summary | None, t: TestResult | None):
+    """The cells the test and the train tables share: both summaries, diff and p."""
+    return [label, fmt_summary(theirs), fmt_summary(ours), fmt_diff(t), fmt_p(t.p if t else None)]
+
+
 def table_rows(rep: Reproduction) -> list[list[str]]:
-    return [
-        [
-            r.label,
-            fmt_summary(r.theirs),
-            fmt_summary(r.ours),
-            fmt_diff(r.test),
-            fmt_p(r.test.p if r.test else None),
-            _verdict(r),
-            _rank(r),
-        ]
-        for r in rep.rows
-    ]
+    return [[*_cells(r.label, r.theirs, r.ours, r.test), _verdict(r), _rank(r)] for r in rep.rows]
 
 
 def train_rows(rep: Reproduction) -> list[list[str]]:
     return [
         [
-            r.label,
-            fmt_summary(r.theirs_train),
-            fmt_summary(r.ours_train),
-            fmt_diff(r.train_test),
-            fmt_p(r.train_test.p if r.train_test else None),
-            r.train_test.verdict if r.train_test else "-",
+            *_cells(r.label, r.theirs_train, r.ours_train, r.train_test),
+            r.train_test.verdict if r.train_test else MISSING,
         ]
         for r in rep.rows
         if r.theirs_train is not None
@@ -321,7 +310,7 @@ def _legend() -> str:
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    esc = [[c.replace("|", "\\|").replace("+-", "±") for c in row] for row in rows]
+    esc = [[c.replace("|", "\\|") for c in row] for row in rows]
     return [
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",

@@ -10,7 +10,8 @@ Conventions (say them once, use them everywhere):
 - accuracies are in percent; `diff` is always ``ours - theirs`` (``b - a`` for compare);
 - every std is the sample std (ddof=1), which is what the reports' `torch.std` /
   `np.std(ddof=1)` style tables most plausibly are; a report that printed the population std
-  makes our p-values very slightly too small;
+  makes our p-values very slightly too small; below two rounds there is no std (None), as
+  everywhere else (`digitduel.numbers.mean_std`);
 - the p-value is two-sided; the verdict is *consistent* when p >= alpha (0.05), otherwise
   *better* or *worse* by the sign of `diff`. With fewer than two rounds on a side there is no
   spread to test against and the verdict is *n/a*.
@@ -27,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from digitduel.numbers import MISSING, mean_std
+
 ALPHA = 0.05
 
 Verdict = Literal["consistent", "better", "worse", "n/a"]
@@ -35,21 +38,20 @@ TestKind = Literal["welch", "paired", "none"]
 
 @dataclass(frozen=True)
 class Summary:
-    """mean +- sample std over n rounds (percent)."""
+    """mean +- sample std over n rounds (percent); std None below two rounds, or when a
+    report published a mean alone (then n is 0)."""
 
     mean: float
-    std: float
+    std: float | None
     n: int
 
     @classmethod
     def of(cls, values: Sequence[float]) -> Summary:
-        """Summary of per-round values; std is the sample std (0 for a single value)."""
-        n = len(values)
-        if n == 0:
+        """Summary of per-round values (`numbers.mean_std`: std None for a single value)."""
+        mean, std = mean_std(values)
+        if mean is None:
             raise ValueError("no values to summarise")
-        mean = math.fsum(values) / n
-        var = math.fsum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
-        return cls(mean, math.sqrt(var), n)
+        return cls(mean, std, len(values))
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ def welch(a: Summary, b: Summary, alpha: float = ALPHA) -> TestResult:
     Same numbers as ``scipy.stats.ttest_ind_from_stats(..., equal_var=False)``.
     """
     diff = b.mean - a.mean
-    if a.n < 2 or b.n < 2:
+    if a.n < 2 or b.n < 2 or a.std is None or b.std is None:
         return TestResult("welch", diff, None, None, None, "n/a")
     va, vb = a.std**2 / a.n, b.std**2 / b.n
     se2 = va + vb
@@ -126,7 +128,7 @@ def paired(a: Sequence[float], b: Sequence[float], alpha: float = ALPHA) -> Test
     if not diffs:
         raise ValueError("no rounds to compare")
     d = Summary.of(diffs)
-    if d.n < 2:
+    if d.n < 2 or d.std is None:
         return TestResult("paired", d.mean, None, None, None, "n/a")
     if d.std == 0:
         return _degenerate(d.mean, "paired", float(d.n - 1), alpha)
@@ -152,17 +154,13 @@ def compare_rounds(
 
 
 def fmt_p(p: float | None) -> str:
-    """A p-value for a table cell: '-' when untestable, '<1e-4', else 3 decimals."""
+    """A p-value for a table cell: '-' (`numbers.MISSING`) when untestable, '<1e-4', else
+    3 decimals."""
     if p is None:
-        return "-"
+        return MISSING
     if p < 1e-4:
         return "<1e-4"
     return f"{p:.3f}" if p < 0.995 else "1.00"
-
-
-def rank_order(means: dict[str, float]) -> list[str]:
-    """Labels from best to worst mean (ties keep the given order)."""
-    return sorted(means, key=lambda k: -means[k])
 
 
 def ranks(means: dict[str, float]) -> dict[str, int]:

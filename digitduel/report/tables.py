@@ -8,29 +8,17 @@ from typing import Any
 from rich.table import Table
 
 from digitduel.bench.results import BenchResult, ContestantSummary, RunRecord
+from digitduel.numbers import MISSING, pct
 from digitduel.report.stats import fmt_p
 
 
-def pct(mean: float | None, std: float | None = None) -> str:
-    """0.9731, 0.0042 -> '97.31 ± 0.42'."""
-    if mean is None:
-        return "—"
-    if std is None:
-        return f"{100 * mean:.2f}"
-    return f"{100 * mean:.2f} ± {100 * std:.2f}"
-
-
-def _published(row: Any, train: bool = False) -> str:
-    if row is None:
-        return ""
-    mean, std = (row.train_mean, row.train_std) if train else (row.mean, row.std)
-    if mean is None:
-        return ""
-    return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
+def _published(row: Any) -> str:
+    """The report's test figure (already in percent); an empty cell where it has none."""
+    return "" if row is None or row.mean is None else pct(row.mean, row.std, scale=1)
 
 
 def _seconds(s: float | None) -> str:
-    return "—" if s is None else (f"{s:.2f} s" if s < 100 else f"{s:.0f} s")
+    return MISSING if s is None else (f"{s:.2f} s" if s < 100 else f"{s:.0f} s")
 
 
 def results_table(result: BenchResult) -> Table:
@@ -67,7 +55,7 @@ def results_table(result: BenchResult) -> Table:
     for s in result.summary:
         row = [s.label] + ([s.model_name] if show_model else [])
         row += [
-            f"{s.params:,}" if s.params else "—",
+            f"{s.params:,}" if s.params else MISSING,
             pct(s.train_mean, s.train_std),
             pct(s.test_mean, s.test_std),
         ]
@@ -213,7 +201,6 @@ def summary_dict(result: BenchResult, path: str | None = None) -> dict[str, Any]
 __all__ = [
     "ContestantSummary",
     "compare_table",
-    "pct",
     "presets_table",
     "results_table",
     "run_line",

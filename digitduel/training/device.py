@@ -45,6 +45,18 @@ def resolve_device(name: str = "auto") -> torch.device:
     raise DeviceError(f"unknown device {name!r} (use auto, cpu, cuda, cuda:N or mps)")
 
 
+def available_devices() -> list[str]:
+    """The device settings this machine can run: auto and cpu always, then cuda and each
+    cuda:N, then mps (what a device picker offers; `resolve_device` accepts each)."""
+    devices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if _mps_available():
+        devices.append("mps")
+    return devices
+
+
 def _mps_available() -> bool:
     mps = getattr(torch.backends, "mps", None)
     return bool(mps is not None and mps.is_available())

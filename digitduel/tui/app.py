@@ -10,23 +10,16 @@ imported only by workers, so the first screen is up before torch has loaded.
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
 from textual.app import App
 from textual.binding import Binding
 
+from digitduel.settings import RESULTS_DIR, default_results_path
 from digitduel.tui.setup_screen import SetupScreen
 
 QUIT_WAIT_S = 1.5  # on quit mid-bench: how long to let the runner save before leaving
-
-
-def default_out(folder: Path, name: str) -> Path:
-    """`<folder>/<time>-<name>.json`, as `digitduel bench` names its results by default."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
-    return folder / f"{stamp}-{safe}.json"
 
 
 class DigitduelApp(App):
@@ -42,7 +35,7 @@ class DigitduelApp(App):
         offline: bool = False,
         device: str | None = None,
         preset: str | None = None,
-        out_dir: str | Path = "digitduel-results",
+        out_dir: str | Path | None = None,  # default: where the CLI commands write too
         out_path: str | Path | None = None,
     ) -> None:
         super().__init__()
@@ -50,7 +43,7 @@ class DigitduelApp(App):
         self.offline = offline
         self.device_arg = device
         self.preset_arg = preset
-        self.out_dir = Path(out_dir)
+        self.out_dir = Path(out_dir) if out_dir is not None else RESULTS_DIR
         self.out_path = Path(out_path) if out_path else None  # fixed file (tests)
         self.last_results: Path | None = None  # what the CLI prints on exit
         self.run_screen: Any = None  # the latest bench's live screen
@@ -62,7 +55,7 @@ class DigitduelApp(App):
     def start_bench(self, plan: Any, mnist: Any = None, notes=()) -> None:
         from digitduel.tui.run_screen import RunScreen
 
-        out = self.out_path or default_out(self.out_dir, plan.name)
+        out = self.out_path or default_results_path(plan.name, self.out_dir)
         self.run_screen = RunScreen(plan, out, mnist, notes)  # kept after it gives way to results
         self.push_screen(self.run_screen)
 

@@ -10,9 +10,10 @@ CLI uses (`plan_for_models`, `plan_from_preset`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, get_args, get_origin
 
-from digitduel.settings import BENCH_KEYS, check_field
+from digitduel.settings import TRAIN_KEYS, BenchSettings, TrainSettings, check_field, split_keys
 
 
 @dataclass(frozen=True)
@@ -25,26 +26,36 @@ class Field:
 
 
 # Order = order on screen: bench shape first, then how each contestant trains.
-FIELDS: tuple[Field, ...] = (
-    Field("rounds", "rounds", "int", "1"),
-    Field("epochs", "epochs", "int", "recipe"),
-    Field("n_pairs", "pairs", "int", "1000"),
-    Field("batch_size", "batch size", "int", "recipe"),
-    Field("optimizer", "optimiser", "choice", "recipe", ("adam", "sgd", "rmsprop")),
-    Field("lr", "lr", "float", "recipe"),
-    Field("lr2", "lr2 (step)", "float", "recipe: none"),
-    Field("lr_switch", "lr switch", "float", "0.6 of epochs"),
-    Field("momentum", "momentum", "float", "recipe"),
-    Field("weight_decay", "weight decay", "float", "recipe"),
-    Field("loss", "loss", "choice", "recipe", ("ce", "mse", "bce")),
-    Field("aux_weight", "aux weight", "float", "recipe"),
-    Field("main_weight", "main weight", "float", "recipe"),
-    Field("augment", "augment", "list", "recipe (none: 'none')"),
-    Field("eval_every", "eval every", "int", "1 epoch"),
-    Field("folds", "CV folds", "int", "0: test pairs"),
-    Field("seed", "seed", "int", "0"),
-    Field("executor", "executor", "choice", "auto", ("auto", "serial", "processes", "batched")),
-)
+FORM_KEYS = (
+    "rounds", "epochs", "n_pairs", "batch_size", "optimizer", "lr", "lr2", "lr_switch",
+    "momentum", "weight_decay", "loss", "aux_weight", "main_weight", "augment", "eval_every",
+    "folds", "seed", "executor",
+)  # fmt: skip
+# Labels are the keys with spaces, hints what an empty field means (a training setting: the
+# model's recipe; a bench setting: the schema's default), except for these.
+_LABELS = {"n_pairs": "pairs", "optimizer": "optimiser", "lr2": "lr2 (step)", "folds": "CV folds"}
+_HINTS = {
+    "lr2": "recipe: none", "lr_switch": "0.6 of epochs",
+    "augment": "recipe (none: 'none')", "eval_every": "1 epoch", "folds": "0: test pairs",
+}  # fmt: skip
+
+
+def _form_field(key: str) -> Field:
+    """A form field as the settings schema declares the key: its kind and choices."""
+    info = {**TrainSettings.model_fields, **BenchSettings.model_fields}[key]
+    kind, choices = info.annotation, ()
+    if isinstance(kind, UnionType):  # `float | None`: an empty field is the None
+        kind = next(a for a in get_args(kind) if a is not type(None))
+    if get_origin(kind) is Literal:
+        kind, choices = "choice", get_args(kind)
+    else:
+        kind = "list" if get_origin(kind) is list else kind.__name__
+    default = "recipe" if key in TRAIN_KEYS else str(info.default)
+    hint = _HINTS.get(key, default)
+    return Field(key, _LABELS.get(key, key.replace("_", " ")), kind, hint, choices)
+
+
+FIELDS: tuple[Field, ...] = tuple(_form_field(key) for key in FORM_KEYS)
 FIELD_BY_KEY = {f.key: f for f in FIELDS}
 
 
@@ -98,9 +109,9 @@ def format_value(key: str, value: Any) -> str:
 
 
 def split_overrides(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Form values (None = not set) as the (train, bench) override dicts the plan takes."""
-    train = {k: v for k, v in values.items() if v is not None and k not in BENCH_KEYS}
-    bench = {k: v for k, v in values.items() if v is not None and k in BENCH_KEYS}
+    """Form values (None = not set) as the (train, bench) override dicts the plan takes
+    (every field is a schema key, so nothing is unknown)."""
+    train, bench, _ = split_keys(values)
     return train, bench
 
 

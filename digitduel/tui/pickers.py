@@ -1,5 +1,5 @@
-"""The set-up screen's pickers: the grouped model list, the schema-backed Input validator,
-and the devices this machine has."""
+"""The set-up screen's pickers: the grouped model list and the schema-backed Input
+validator. The devices this machine has come from `training.device.available_devices`."""
 
 from __future__ import annotations
 
@@ -46,16 +46,3 @@ class ModelList(SelectionList[str]):
     def model_names(self) -> list[str]:
         return [o.value for o in self.options if not o.value.startswith("@")]
 
-
-def available_devices() -> list[str]:
-    """Devices this machine has: auto and cpu always, then each CUDA device and MPS."""
-    import torch
-
-    devices = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        devices.append("cuda")
-        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        devices.append("mps")
-    return devices

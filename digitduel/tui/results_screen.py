@@ -15,7 +15,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from digitduel.tui.state import fmt_params, fmt_pct
+from digitduel.numbers import MISSING, pct
+from digitduel.tui.state import fmt_params
 from digitduel.tui.widgets import RoundsPlot, TitleBar
 
 # (column title, summary attribute to sort by, largest first?)
@@ -108,11 +109,11 @@ class ResultsScreen(Screen):
             ok = f"{s.ok}/{s.runs}" + (f" ({', '.join(trouble)})" if trouble else "")
             table.add_row(
                 s.label,
-                fmt_params(s.params) if s.params else "-",
+                fmt_params(s.params) if s.params else MISSING,
                 ok,
-                fmt_pct(s.train_mean, s.train_std),
-                fmt_pct(s.test_mean, s.test_std),
-                f"{s.time_mean_s:.2f}" if s.time_mean_s is not None else "-",
+                pct(s.train_mean, s.train_std),
+                pct(s.test_mean, s.test_std),
+                f"{s.time_mean_s:.2f}" if s.time_mean_s is not None else MISSING,
                 key=s.label,
             )
         title = COLUMNS[self.sort_column][0].replace("test", self.result.bench.held_out)

@@ -24,7 +24,8 @@ from textual.widgets import DataTable, Footer, ProgressBar, RichLog, Static
 from textual.worker import Worker, WorkerState
 
 from digitduel.tui.form import epochs_by_label
-from digitduel.tui.state import BenchState, fmt_duration, fmt_params, fmt_pct, mean_std
+from digitduel.numbers import MISSING, mean_std, pct
+from digitduel.tui.state import BenchState, fmt_duration, fmt_params
 from digitduel.tui.widgets import AccuracyPlot, LossPlot, TitleBar
 
 REDRAW_S = 0.25  # how often the screen drains events and redraws
@@ -159,7 +160,7 @@ class RunScreen(Screen):
             status = "" if run.status == "running" else f" [{run.status}]"
             self.query_one("#run-line", Static).update(
                 f"{run.key.contestant} round {run.key.round + 1}: epoch {run.epoch}/{run.epochs}"
-                f"  {self.held_out} {fmt_pct(last)}%{status}  ({len(st.in_flight)} in flight)"
+                f"  {self.held_out} {pct(last)}%{status}  ({len(st.in_flight)} in flight)"
             )
             earlier = st.finished_rounds(run.key.contestant, exclude=run.key)
             self.loss_plot.show_runs(run, earlier)
@@ -182,17 +183,17 @@ class RunScreen(Screen):
         table = self.query_one("#live-table", DataTable)
         table.clear()
         for label, row in self.state.rows.items():
-            test = fmt_pct(*mean_std(row.test))
+            test = pct(*mean_std(row.test))
             t, _ = mean_std(row.times)
             done = f"{row.done}/{self.state.rounds}"
             if row.diverged or row.failed:
                 done += f" ({row.diverged}d {row.failed}f)"
             table.add_row(
                 label,
-                fmt_params(row.params) if row.params else "-",
+                fmt_params(row.params) if row.params else MISSING,
                 done,
                 test,
-                f"{t:.1f}" if t is not None else "-",
+                f"{t:.1f}" if t is not None else MISSING,
                 key=label,
             )
 

@@ -24,7 +24,7 @@ from digitduel.tui.form import (
     parse_value,
     preset_choice,
 )
-from digitduel.tui.pickers import ModelList, SchemaValidator, available_devices
+from digitduel.tui.pickers import ModelList, SchemaValidator
 from digitduel.tui.state import fmt_params
 from digitduel.tui.widgets import TitleBar
 
@@ -118,6 +118,7 @@ class SetupScreen(Screen):
     @work(thread=True, exclusive=True, group="registry", exit_on_error=False)
     def load_registry(self) -> None:
         from digitduel.models.registry import REPORTS, list_specs
+        from digitduel.training.device import available_devices  # torch: in the worker only
 
         specs = list_specs()
         groups = [(r, title, [s for s in specs if s.report == r]) for r, title in REPORTS.items()]

@@ -9,7 +9,6 @@ about Textual.
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -67,20 +66,6 @@ class ContestantRow:
     @property
     def done(self) -> int:
         return self.ok + self.diverged + self.failed
-
-
-def mean_std(xs: list[float]) -> tuple[float | None, float | None]:
-    """Mean and sample std (n-1, as the results file); std None below two values."""
-    if not xs:
-        return None, None
-    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) >= 2 else None)
-
-
-def fmt_pct(mean: float | None, std: float | None = None) -> str:
-    """Fractions on screen as percent: `97.30 ± 0.41`, `97.30`, or `-`."""
-    if mean is None:
-        return "-"
-    return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "")
 
 
 def fmt_params(n: int | None) -> str:

@@ -1,0 +1,49 @@
+"""Numbers over rounds, said once for the engine and for every screen.
+
+- `mean_std`: the mean and the *sample* std (ddof=1, as the reports' `torch.std`) of per-round
+  values. Below two values there is no spread to speak of, so the std is None (never a
+  misleading 0): the results file, the tables, the TUI and `reproduce` all show the mean alone.
+- `pct` / `MISSING`: how a number reads on screen. Fractions become percent with two
+  decimals, a std follows as `± s`, a round count as `(n)`, and a number that does not exist
+  is `-` (plain ASCII: it reads the same in a pipe, a log or Markdown).
+
+Pure Python, no imports from digitduel: the engine (bench summaries) and the report/TUI
+layers both use it without depending on each other.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+
+MISSING = "-"  # a number that does not exist (no finished round, untestable, not timed)
+PLUS_MINUS = "±"
+
+
+def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
+    """(mean, sample std) of `values`; (None, None) when empty, std None below two values."""
+    if not values:
+        return None, None
+    mean = statistics.fmean(values)
+    return mean, (statistics.stdev(values) if len(values) >= 2 else None)
+
+
+def pct(
+    mean: float | None,
+    std: float | None = None,
+    n: int | None = None,
+    *,
+    scale: float = 100.0,
+    digits: int = 2,
+) -> str:
+    """A mean (fractions by default; `scale=1` for values already in percent) as
+    `97.31 ± 0.42 (10)`: the std only when there is one, the round count only when given."""
+    if mean is None or math.isnan(mean):
+        return MISSING
+    text = f"{scale * mean:.{digits}f}"
+    if std is not None:
+        text += f" {PLUS_MINUS} {scale * std:.{digits}f}"
+    if n is not None:
+        text += f" ({n})"
+    return text
