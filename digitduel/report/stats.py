@@ -16,8 +16,8 @@ Conventions (say them once, use them everywhere):
   *better* or *worse* by the sign of `diff`. With fewer than two rounds on a side there is no
   spread to test against and the verdict is *n/a*.
 
-The Student-t tail comes from `scipy.special.stdtr` (scipy arrives with mlxtend), imported
-lazily so that importing this module stays cheap. Kendall's tau-b is computed here directly
+The Student-t tail is the regularised incomplete beta function, written out here so that
+`compare` and `reproduce` need no scipy (checked against scipy in the tests). Kendall's tau-b is computed here directly
 (a dozen rows at most) and checked against `scipy.stats.kendalltau` in the tests.
 """
 
@@ -76,12 +76,50 @@ def verdict_for(diff: float, p: float | None, alpha: float = ALPHA) -> Verdict:
 
 
 def _two_sided_p(t: float, df: float) -> float:
-    """Two-sided Student-t tail probability P(|T| >= |t|) with df degrees of freedom."""
-    from scipy.special import stdtr  # lazy: scipy costs a few hundred ms to import
-
+    """Two-sided Student-t tail probability P(|T| >= |t|) with df degrees of freedom:
+    I_x(df/2, 1/2) with x = df / (df + t^2), the regularised incomplete beta function."""
     if math.isinf(t):
         return 0.0
-    return float(min(1.0, 2.0 * stdtr(df, -abs(t))))
+    # x and 1 - x computed apart: for a tiny t, x rounds to 1 and 1 - x would be 0.
+    return min(1.0, _incomplete_beta(df / 2.0, 0.5, df / (df + t * t), t * t / (df + t * t)))
+
+
+def _incomplete_beta(a: float, b: float, x: float, y: float) -> float:
+    """Regularised incomplete beta I_x(a, b), with y = 1 - x, by its continued fraction (modified Lentz; as in
+    Numerical Recipes' betai). Written out so `compare` needs no scipy (issue 14: a lean
+    install); tests/test_stats.py checks it against scipy to 1e-10."""
+    if x <= 0.0:
+        return 0.0
+    if y <= 0.0:
+        return 1.0
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(y)
+    )
+    # The fraction converges fast for x < (a+1)/(a+b+2); otherwise use the symmetry
+    # I_x(a, b) = 1 - I_{1-x}(b, a).
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(log_front) * _beta_fraction(a, b, x) / a
+    return 1.0 - math.exp(log_front) * _beta_fraction(b, a, y) / b
+
+
+def _beta_fraction(a: float, b: float, x: float, eps: float = 1e-15) -> float:
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 500):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < eps:
+            break
+    return h
 
 
 def _degenerate(diff: float, test: TestKind, df: float, alpha: float) -> TestResult:
