@@ -202,6 +202,23 @@ def test_digit_only_tuple_predicts_by_digits(tmp_path):
 BROKEN = {
     "syntax": ("def oops(:\n", r"broken.py:4: syntax error"),
     "import": ("import no_such_module_xyz\n", r"broken.py:4: ModuleNotFoundError"),
+    "build": ("""
+        @register("bad-init")
+        class BadInit(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(2 * 14 * 14)
+    """, r"'bad-init': building the model failed at line 9: TypeError"),
+    "forward": ("""
+        @register("bad-forward")
+        class BadForward(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(10, 2)
+
+            def forward(self, x):
+                return self.fc(x.flatten(1))
+    """, r"'bad-forward': forward \(train mode\) failed on a \[2, 2, 14, 14\] batch at line 12"),
     "shape": ("""
         @register("bad-shape")
         class Bad(nn.Module):
@@ -307,21 +324,23 @@ def test_edited_file_is_noticed_and_reloaded(tmp_path):
     assert again.origin.files[0][1] != spec.origin.files[0][1]
 
 
-def test_a_worker_that_loads_the_same_file_unpickles_its_models():
+def test_a_worker_that_loads_the_same_origin_unpickles_its_models():
     [spec] = load_user_models([str(EXAMPLE)], entry_points=False)
-    blob = pickle.dumps((spec.origin.source, spec.create()))
+    model = spec.create().eval()
+    x = torch.randn(3, 2, 14, 14)
+    # A fresh process gets the origin, loads the same file, then takes a pickled model.
     code = (
-        "import pickle, sys\n"
-        "from digitduel.models.user import load_source\n"
-        "source = pickle.loads(sys.stdin.buffer.read())\n"  # the source pickles plainly
-        "print(load_source(source)[0].name)\n"
+        "import pickle, sys, torch\n"
+        "from digitduel.models.user import load_origins\n"
+        "load_origins([pickle.load(sys.stdin.buffer)])\n"
+        "model, x = pickle.load(sys.stdin.buffer)\n"
+        "print(model(x).compare.sum().item())\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], input=pickle.dumps(spec.origin.source),
-                          capture_output=True, timeout=120)
+    stdin = pickle.dumps(spec.origin) + pickle.dumps((model, x))
+    done = subprocess.run([sys.executable, "-c", code], input=stdin, capture_output=True,
+                          timeout=120)
     assert done.returncode == 0, done.stderr.decode()
-    assert done.stdout.decode().strip() == "my-siamese"
-    source, model = pickle.loads(blob)  # by reference: the module is in sys.modules
-    assert type(model).__module__.startswith("_digitduel_user_my_model_")
+    assert float(done.stdout) == pytest.approx(model(x).compare.sum().item(), abs=1e-4)
 
 
 def test_example_trains_one_tiny_epoch_with_the_serial_trainer():

@@ -482,6 +482,18 @@ def load_user_models(sources: Iterable[str | ModelSource] = (), *,
     return user_specs()
 
 
+def load_origins(origins: Iterable[ModelOrigin | None]) -> None:
+    """Load, in this process (a worker), the user models these origins came from: the same
+    files under the same module names, so models pickled elsewhere unpickle here."""
+    for origin in origins:
+        if origin is None:
+            continue
+        if origin.kind == "entry-point":
+            load_entry_points()
+        elif origin.source is not None:
+            load_source(origin.source)
+
+
 def user_specs() -> list[ModelSpec]:
     return [s for s in list_specs() if s.origin is not None]
 

@@ -147,7 +147,9 @@ def _build(factory: Callable[..., nn.Module], kwargs: dict[str, Any]) -> nn.Modu
     try:
         model = factory(**kwargs)
     except Exception as err:
-        raise OutputProblem(f"building the model failed: {type(err).__name__}: {err}") from err
+        raise OutputProblem(
+            f"building the model failed{_line_in(err, factory)}: {type(err).__name__}: {err}"
+        ) from err
     if not isinstance(model, nn.Module):
         raise OutputProblem(f"the factory returned {_describe(model)}, not a torch.nn.Module")
     return model
@@ -158,8 +160,22 @@ def _forward(model: nn.Module, x: torch.Tensor, mode: str) -> Any:
         return model(x)
     except Exception as err:
         raise OutputProblem(
-            f"forward ({mode} mode) failed on a {list(x.shape)} batch: {type(err).__name__}: {err}"
+            f"forward ({mode} mode) failed on a {list(x.shape)} batch{_line_in(err, type(model))}"
+            f": {type(err).__name__}: {err}"
         ) from err
+
+
+def _line_in(err: BaseException, defined: Any) -> str:
+    """' at line N': the deepest frame of `err` in the file that defines `defined`."""
+    import inspect
+    import traceback
+
+    try:
+        source = inspect.getsourcefile(defined)
+    except TypeError:
+        return ""
+    lines = [f.lineno for f in traceback.extract_tb(err.__traceback__) if f.filename == source]
+    return f" at line {lines[-1]}" if lines else ""
 
 
 def _backward(model: nn.Module, loss: torch.Tensor) -> None:
