@@ -98,6 +98,18 @@ def test_module_attr_reference_with_derived_and_explicit_names(tmp_path, monkeyp
     assert load_source("labnet_mod:TinyNet") == [spec]  # idempotent
 
 
+def test_decorator_used_by_an_ordinary_import(tmp_path, monkeypatch):
+    (tmp_path / "own_script_mod.py").write_text(
+        PLAIN_NET.replace("class TinyNet", "@register('own-net')\nclass TinyNet")
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import own_script_mod  # noqa: F401 - the user's own script imports its models
+
+    spec = get_spec("own-net")
+    assert (spec.origin.kind, spec.origin.label) == ("import", "own_script_mod")
+    assert load_source(spec.origin.source) == [spec]  # what a worker would replay
+
+
 def test_plain_class_from_a_file_without_decorator(tmp_path):
     path = tmp_path / "plain.py"
     path.write_text(PLAIN_NET)

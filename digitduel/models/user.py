@@ -342,7 +342,10 @@ def _import_module(src: ModelSource) -> _Loaded:
     box: list[Any] = []
     specs = _run_collecting(lambda: box.append(importlib.import_module(src.target)), origin,
                             src.shown or src.target, None)
-    _FILES[src.target] = _Loaded(None, box[0], [s.name for s in specs])
+    names = [s.name for s in specs] or [  # imported earlier by the user's own code
+        s.name for s in user_specs() if s.origin.kind == "import" and s.origin.label == src.target
+    ]
+    _FILES[src.target] = _Loaded(None, box[0], names)
     return _FILES[src.target]
 
 
