@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from digitduel.cli.main import app
 from digitduel.errors import ConfigError
+from digitduel.models import user_register
 from digitduel.models.registry import ModelOutput, get_spec
 from digitduel.models.user import (
     forget_user_models,
@@ -157,7 +158,7 @@ def test_public_names_from_the_package():
     from digitduel import ModelOutput as Exported
     from digitduel import register
 
-    assert Exported is ModelOutput and register.__module__ == "digitduel.models.user"
+    assert Exported is ModelOutput and register is user_register.register
     with pytest.raises(AttributeError):
         digitduel.nothing_here  # noqa: B018
 
