@@ -7,6 +7,9 @@ Errors the user can fix are `DigitduelError`s: one line on stderr, exit code 1 (
 
 from __future__ import annotations
 
+import os
+import traceback
+
 import typer
 from typer.core import TyperGroup
 
@@ -22,6 +25,8 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except DigitduelError as err:
+            if ctx.meta.get("digitduel.debug") or os.environ.get("DIGITDUEL_DEBUG") == "1":
+                traceback.print_exc()  # the chained cause too: the user's own code's frames
             typer.echo(f"error: {err}", err=True)
             ctx.exit(err.code)
         except KeyboardInterrupt:
@@ -51,11 +56,16 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the traceback behind an error (or DIGITDUEL_DEBUG=1)."
+    ),
 ) -> None:
     """Train, time and compare neural networks on the MNIST digit-pair task."""
+    ctx.meta["digitduel.debug"] = debug
 
 
 def _register_commands() -> None:

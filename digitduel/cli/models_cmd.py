@@ -10,9 +10,11 @@ import typer
 from digitduel.cli.main import UserError, app
 
 
-def _rows(report: str | None) -> list[dict]:
+def _rows(report: str | None, model_files: list[str]) -> list[dict]:
     from digitduel.models import REPORTS, list_specs
+    from digitduel.models.user import load_user_models
 
+    load_user_models(model_files)
     if report is not None and report not in REPORTS:
         raise UserError(f"unknown report {report!r} (one of: {', '.join(REPORTS)})", code=2)
     return [
@@ -26,6 +28,7 @@ def _rows(report: str | None) -> list[dict]:
             "description": s.description,
             "recipe": s.recipe,
             "options": s.kwargs,
+            "origin": None if s.origin is None else s.origin.to_dict(),
         }
         for s in list_specs(report)
     ]
@@ -38,9 +41,18 @@ def models(
         typer.Option("--report", help="Only this report's models (jomeau, borba, ...)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list on stdout.")] = False,
+    model_files: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model-file",
+            metavar="PATH.py[:Name]",
+            help="Your own model file (repeatable; also DIGITDUEL_MODEL_FILES, and installed "
+            "'digitduel.models' entry points); PATH.py:Name registers a plain nn.Module class.",
+        ),
+    ] = None,
 ) -> None:
     """List every registered architecture: report, parameters, sharing, how it predicts."""
-    rows = _rows(report)
+    rows = _rows(report, model_files or [])
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -55,17 +67,22 @@ def models(
     # Below 100 columns the descriptions would crush the rest: they are in --json anyway.
     with_description = console.width >= 100
     yes = "[green]yes[/]"
-    for key, title in REPORTS.items():
-        mine = [r for r in rows if r["report"] == key]
+    groups = [(f"[bold]{key}[/]: {title}", [r for r in rows if r["report"] == key and
+                                             r["origin"] is None]) for key, title in REPORTS.items()]
+    groups.append(("[bold]user models[/]", [r for r in rows if r["origin"] is not None]))
+    for title, mine in groups:
         if not mine:
             continue
-        table = Table(title=f"[bold]{key}[/]: {title}", title_justify="left", box=box.SIMPLE_HEAD)
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
         table.add_column("model", style="bold", no_wrap=True)
         table.add_column("params", justify="right", no_wrap=True)
         table.add_column("shared", justify="center", no_wrap=True)
         table.add_column("digit labels", justify="center", no_wrap=True)
         table.add_column("predicts by", no_wrap=True)
         table.add_column("loss", no_wrap=True)
+        user = mine[0]["origin"] is not None
+        if user:
+            table.add_column("from", no_wrap=True)  # the file or distribution it came from
         if with_description:
             table.add_column("description", min_width=20)
         for r in mine:
@@ -77,7 +94,19 @@ def models(
                 "digit classes" if r["predicts"] == "digits" else "comparison",
                 str(r["recipe"].get("loss", "ce")),
             ]
+            cells += [_origin_cell(r["origin"])] if user else []
             table.add_row(*cells, *([r["description"]] if with_description else []))
         console.print(table)
     hint = "" if with_description else "; descriptions: a wider terminal or --json"
     console.print(f"{len(rows)} models{hint}", style="dim")
+
+
+def _origin_cell(origin: dict) -> str:
+    import os
+
+    files = origin["files"]
+    where = origin["label"]
+    if origin["kind"] == "file" and files:
+        where = os.path.relpath(files[0]["path"])
+        where = files[0]["path"] if where.startswith("..") else where
+    return f"{where} (sha256 {files[0]['sha256'][:12]})" if files else where

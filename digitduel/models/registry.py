@@ -44,6 +44,7 @@ class ModelSpec:
     weight_sharing: bool = False
     aux: bool = False  # uses the digit labels in training
     kwargs: dict[str, Any] = field(default_factory=dict)  # constructor options
+    origin: Any = None  # a user model's models.user.ModelOrigin (file/package, SHA-256)
 
     def create(self) -> nn.Module:
         return self.factory(**self.kwargs)
@@ -87,6 +88,18 @@ def register(
         return factory
 
     return deco
+
+
+def add_spec(spec: ModelSpec) -> None:
+    """Register a ready-made spec (digitduel.models.user builds user models' specs)."""
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model {spec.name!r} registered twice")
+    _REGISTRY[spec.name] = spec
+
+
+def remove_spec(name: str) -> None:
+    """Forget a model (a user file being re-loaded after an edit)."""
+    _REGISTRY.pop(name, None)
 
 
 class UnknownModelError(KeyError):
