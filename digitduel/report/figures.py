@@ -7,7 +7,8 @@ Python over `bench.results.BenchResult`: no plotting library is imported.
 Conventions, stated once:
 - accuracies are percent here (fractions in the file);
 - curves: the line is the mean over a contestant's rounds that ended "ok"; the accuracy band
-  is +-1 sample std, the loss band min-max (a loss band must stay positive on a log axis);
+  is +-1 sample std (clipped to 0-100%), the loss band min-max (a loss band must stay
+  positive on a log axis);
 - boxes: quartiles by the "inclusive" method (numpy's default linear interpolation), whiskers
   at the furthest round within 1.5 IQR of the box (Tukey), every round drawn as a point;
 - time: training wall time per run (`wall_time_s`), mean and sample std over the runs that
@@ -96,10 +97,10 @@ def _band(per_epoch: dict[int, list[float]], spread: str) -> Band:
     if spread == "minmax":
         lo = [min(per_epoch[e]) for e in epochs]
         hi = [max(per_epoch[e]) for e in epochs]
-    else:
+    else:  # accuracy: a band past 0 or 100% would draw impossible values, so it stops there
         sd = [statistics.stdev(per_epoch[e]) if len(per_epoch[e]) > 1 else 0.0 for e in epochs]
-        lo = [m - s for m, s in zip(means, sd, strict=True)]
-        hi = [m + s for m, s in zip(means, sd, strict=True)]
+        lo = [max(0.0, m - s) for m, s in zip(means, sd, strict=True)]
+        hi = [min(100.0, m + s) for m, s in zip(means, sd, strict=True)]
     return Band(epochs, means, lo, hi)
 
 

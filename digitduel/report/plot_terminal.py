@@ -21,6 +21,7 @@ COLORS = ["cyan+", "orange+", "green+", "magenta+", "blue+", "red+", "yellow+", 
           "cyan", "orange", "green", "magenta", "blue", "red", "yellow"]  # fmt: skip
 REPORT = "red+"
 FAINT = "gray"
+BAND_SERIES = 3  # band edges only up to this many series: more would bury the means
 
 
 def color(i: int) -> str:
@@ -37,11 +38,13 @@ def _epoch_ticks(plt, epochs: list[int]) -> None:
 
 def draw_accuracy_curves(plt, curves: list[F.Curves], held_out: str = "test") -> None:
     """Mean held-out accuracy per epoch per contestant; the +-1 std band as dotted edges."""
-    plt.title(f"{held_out} accuracy % per epoch: mean over rounds, +-1 std dotted")
+    bands = len(curves) <= BAND_SERIES
+    plt.title(f"{held_out} accuracy % per epoch: mean over rounds" + (", ±1 std dotted" if bands else ""))
     for i, c in enumerate(curves):
         b = c.accuracy
-        plt.plot(b.epochs, b.lo, color=color(i), marker="dot")
-        plt.plot(b.epochs, b.hi, color=color(i), marker="dot")
+        if bands:
+            plt.plot(b.epochs, b.lo, color=color(i), marker="dot")
+            plt.plot(b.epochs, b.hi, color=color(i), marker="dot")
         plt.plot(b.epochs, b.mean, color=color(i), marker="braille", label=c.label)
     _epoch_ticks(plt, [e for c in curves for e in c.accuracy.epochs])
     plt.ylabel(f"{held_out} %")
@@ -49,10 +52,11 @@ def draw_accuracy_curves(plt, curves: list[F.Curves], held_out: str = "test") ->
 
 def draw_loss_curves(plt, curves: list[F.Curves]) -> None:
     """Mean train loss per epoch (log10) per contestant; the min-max band as dotted edges."""
-    plt.title("log10 train loss per epoch: mean over rounds, min-max dotted")
+    bands = len(curves) <= BAND_SERIES
+    plt.title("log10 train loss per epoch: mean over rounds" + (", min-max dotted" if bands else ""))
     for i, c in enumerate(curves):
         b = c.loss
-        for edge in (b.lo, b.hi):
+        for edge in (b.lo, b.hi) if bands else ():
             plt.plot(b.epochs, [math.log10(v) for v in edge], color=color(i), marker="dot")
         plt.plot(b.epochs, [math.log10(v) for v in b.mean], color=color(i), marker="braille",
                  label=c.label)  # fmt: skip
@@ -78,9 +82,9 @@ def _pad_x(plt, values: list[float], floor: float | None = None) -> None:
 def draw_boxes(plt, boxes: list[F.Box], held_out: str = "test") -> None:
     """Per contestant: whiskers (gray), the box Q1-Q3, the median (|), each round (o); the
     report's mean +- std (red, just below) where the results carry one."""
-    title = f"{held_out} accuracy % over rounds: box Q1-Q3, | median, o rounds"
+    title = f"{held_out} % over rounds: box Q1-Q3, ┃ median, o rounds"
     if any(b.report for b in boxes):
-        title += ", red: report mean +- std"
+        title += "; ◆ report mean ± std"
     plt.title(title)
     ys = _label_rows(plt, [b.label for b in boxes])
     every: list[float] = []
@@ -196,6 +200,7 @@ def _build(draw: Any, width: int, height: int, colour: bool) -> str:
 
     plt.clf()
     plt.clear_data()
+    plt.limitsize(False, False)  # piped, plotext would shrink to a guessed terminal size
     plt.plotsize(width, height)
     draw(plt)
     plt.theme("pro" if colour else "clear")
