@@ -55,6 +55,11 @@ def _legend(ax, n: int) -> None:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
 
 
+def _legend_outside(ax) -> None:
+    """Right of the axes: over the data, "best" can still hide a box or a bar."""
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+
+
 def _curves_figure(plt, sources: list[F.Source], title: str):
     curves = F.curves(sources)
     held = F.held_out(sources)
@@ -97,7 +102,7 @@ def _box_figure(plt, sources: list[F.Source], title: str):
     for k, (y, (mean, std)) in enumerate(reported):
         ax.errorbar([mean], [y - 0.38], xerr=[std] if std else None, fmt="D", ms=5,
                     color=REPORT_COLOUR, capsize=3, label="report: mean ± std" if k == 0 else None)  # fmt: skip
-    ax.legend(fontsize=8, loc="lower left")
+    _legend_outside(ax)
     ax.set_yticks(ys, [b.label for b in boxes])
     ax.set_ylim(0.3, len(boxes) + 0.7)
     ax.set(xlabel=f"{held} accuracy (%)",
@@ -122,7 +127,7 @@ def _time_figure(plt, sources: list[F.Source], title: str):
     ax.set(xlabel="training wall time per run (s): mean ± 1 std",
            title=f"{title}: time per run")  # fmt: skip
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    _legend_outside(ax)
     return fig
 
 
@@ -148,7 +153,7 @@ def _sweep_figure(plt, sources: list[F.Source], title: str):
            ylabel=f"{sw.held_out} accuracy (%)",
            title=f"{title}: {sw.held_out} accuracy against {sw.key}, mean ± 1 std over folds")  # fmt: skip
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     return fig
 
 
