@@ -31,12 +31,18 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=REPO / "docs" / "results")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "figures")
     args = parser.parse_args()
-    jobs = [(f"{name}-{kind}", kind, [name], name) for name in REPORTS for kind in ("curves", "box", "time")]
+    jobs = [
+        (f"{name}-{kind}", kind, [name], name)
+        for name in REPORTS
+        for kind in ("curves", "box", "time")
+    ]
     jobs += [(name, "sweep", files, files[0]) for name, files in SWEEPS.items()]
     for stem, kind, files, title in jobs:
         sources = load_sources([args.results / f"{f}.json" for f in files])
         path = save_figure(kind, sources, args.out / f"{stem}.png", title=title)
-        print(f"{path.relative_to(REPO) if path.is_relative_to(REPO) else path}: {path.stat().st_size // 1024} KiB")
+        print(
+            f"{path.relative_to(REPO) if path.is_relative_to(REPO) else path}: {path.stat().st_size // 1024} KiB"
+        )
 
 
 if __name__ == "__main__":

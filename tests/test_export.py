@@ -59,7 +59,11 @@ def test_runs_give_one_row_per_run():
     result = load_results(SMALL)
     rows = list(csv.DictReader(io.StringIO(export(str(SMALL), "-f", "csv", "--runs"))))
     assert len(rows) == len(result.runs)
-    first = next(r for r in result.runs if r.model == rows[0]["contestant"] and r.round == int(rows[0]["round"]))
+    first = next(
+        r
+        for r in result.runs
+        if r.model == rows[0]["contestant"] and r.round == int(rows[0]["round"])
+    )
     assert _close(float(rows[0]["test_pct"]), 100 * first.test_accuracy)
     md = export(str(SMALL), "-f", "md", "--runs").splitlines()
     assert len(md) == 2 + len(result.runs)
@@ -69,7 +73,11 @@ def test_markdown_is_a_table_with_one_row_per_contestant():
     lines = export(str(SMALL), "--format", "md").strip().splitlines()
     assert lines[0].startswith("| contestant | params | train % | test % |")
     assert lines[1].startswith("|---|")
-    assert [line.split(" | ")[0] for line in lines[2:]] == ["| sgd-convnet", "| sgd-ws", "| sgd-ws-aux"]
+    assert [line.split(" | ")[0] for line in lines[2:]] == [
+        "| sgd-convnet",
+        "| sgd-ws",
+        "| sgd-ws-aux",
+    ]
     s = load_results(SMALL).summary[0]
     assert f"{100 * s.test_mean:.2f} ± {100 * s.test_std:.2f}" in lines[2]
 

@@ -138,7 +138,9 @@ def test_curves_are_the_mean_over_rounds_per_epoch_with_a_std_band():
     assert c.rounds == len(runs) == 3
     assert c.accuracy.epochs == list(range(1, 7))
     assert math.isclose(c.accuracy.mean[-1], statistics.fmean(accs))
-    assert math.isclose(c.accuracy.hi[-1], min(100, statistics.fmean(accs) + statistics.stdev(accs)))
+    assert math.isclose(
+        c.accuracy.hi[-1], min(100, statistics.fmean(accs) + statistics.stdev(accs))
+    )
     losses = [r.epochs[0].train_loss for r in runs]
     assert (c.loss.lo[0], c.loss.hi[0]) == (min(losses), max(losses))
     # The last epoch's accuracy is the run's: the curve ends where the summary's mean is.
@@ -169,8 +171,16 @@ def test_sweep_axis_follows_the_grid():
     assert sw.held_out == "val"
     summary = {s.label: s for s in load_results(TUNE).summary}
     assert math.isclose(sw.lines[0].mean[1], 100 * summary["sgd-ws-aux lr=0.1"].test_mean)
-    assert F.Sweep("aux_weight", [F.SweepLine("a", [0, 0.5, 2, 10, 40, 100], [0] * 6, [0] * 6, [1] * 6)]).x_scale == "symlog"
-    assert F.Sweep("k", [F.SweepLine("a", [1, 2, 3, 4], [0] * 4, [0] * 4, [1] * 4)]).x_scale == "linear"
+    assert (
+        F.Sweep(
+            "aux_weight", [F.SweepLine("a", [0, 0.5, 2, 10, 40, 100], [0] * 6, [0] * 6, [1] * 6)]
+        ).x_scale
+        == "symlog"
+    )
+    assert (
+        F.Sweep("k", [F.SweepLine("a", [1, 2, 3, 4], [0] * 4, [0] * 4, [1] * 4)]).x_scale
+        == "linear"
+    )
 
 
 def test_a_bench_file_beside_a_sweep_is_a_reference_line():

@@ -35,6 +35,8 @@ def test_figure_links_survive_the_tables_regeneration(tmp_path):
     before = _links(doc.read_text())
     for name in REPORTS:
         results = DOCS / "results" / f"{name}.json"
-        r = CliRunner().invoke(app, ["reproduce", name, "--from", str(results), "--update-doc", str(doc)])
+        r = CliRunner().invoke(
+            app, ["reproduce", name, "--from", str(results), "--update-doc", str(doc)]
+        )
         assert r.exit_code == 0, r.output
     assert _links(doc.read_text()) == before

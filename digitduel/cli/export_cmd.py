@@ -27,7 +27,8 @@ def export(
     Examples: `digitduel export results.json --format md`;
     `digitduel export results.json --format html --out report.html`.
     """
-    from digitduel.report.export import FORMATS, export as render
+    from digitduel.report.export import FORMATS
+    from digitduel.report.export import export as render
     from digitduel.report.figures import load_sources
 
     if fmt not in FORMATS:

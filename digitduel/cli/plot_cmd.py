@@ -41,15 +41,21 @@ def out_path(out: Path, kind: str, several: bool) -> Path:
 
 @app.command()
 def plot(
-    files: list[Path] = typer.Argument(..., help="Results files (several: one figure, labelled by file)."),
+    files: list[Path] = typer.Argument(
+        ..., help="Results files (several: one figure, labelled by file)."
+    ),
     kind: str = typer.Option("all", "--kind", "-k", help=KIND_HELP),
     out: Path | None = typer.Option(
-        None, "--out", "-o",
+        None,
+        "--out",
+        "-o",
         help="Write the figure to this .png, .svg or .pdf file instead of the terminal "
         "(with --kind all: one file per kind, NAME-KIND.SUFFIX).",
     ),
     width: int | None = typer.Option(
-        None, "--width", help="Terminal chart width in columns (default: the terminal's, 100 piped)."
+        None,
+        "--width",
+        help="Terminal chart width in columns (default: the terminal's, 100 piped).",
     ),
     height: int | None = typer.Option(None, "--height", help="Terminal chart height in rows."),
 ) -> None:

@@ -77,7 +77,9 @@ def run_rows(sources: list[F.Source]) -> list[dict[str, Any]]:
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["file"], lineterminator="\n")
+    writer = csv.DictWriter(
+        buf, fieldnames=list(rows[0]) if rows else ["file"], lineterminator="\n"
+    )
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
@@ -118,7 +120,9 @@ def _shown_summary(sources: list[F.Source]) -> tuple[list[str], list[list[str]]]
     for src in sources:
         r = src.result
         for s in r.summary:
-            trouble = f" ({s.diverged} diverged, {s.failed} failed)" if s.diverged or s.failed else ""
+            trouble = (
+                f" ({s.diverged} diverged, {s.failed} failed)" if s.diverged or s.failed else ""
+            )
             body.append(([src.name] if several else []) + [
                 s.label,
                 f"{s.params:,}" if s.params else "-",
@@ -136,10 +140,14 @@ def _shown_runs(sources: list[F.Source]) -> tuple[list[str], list[list[str]]]:
     header = ["file", "contestant", "round", "status", "train %", "test %", "time (s)", "device"]
     body = [
         [
-            row["file"], row["contestant"], str(row["round"] + 1), row["status"],
+            row["file"],
+            row["contestant"],
+            str(row["round"] + 1),
+            row["status"],
             "-" if row["train_pct"] is None else f"{row['train_pct']:.2f}",
             "-" if row["test_pct"] is None else f"{row['test_pct']:.2f}",
-            f"{row['wall_time_s']:.2f}", row["device"],
+            f"{row['wall_time_s']:.2f}",
+            row["device"],
         ]  # fmt: skip
         for row in run_rows(sources)
     ]
@@ -206,7 +214,9 @@ def _settings(src: F.Source) -> str:
     r = src.result
     bench = ", ".join(f"{k}={v}" for k, v in r.bench.model_dump().items())
     keys = list(r.contestants[0].settings.model_dump()) if r.contestants else []
-    body = [[c.label, c.model] + [str(c.settings.model_dump()[k]) for k in keys] for c in r.contestants]
+    body = [
+        [c.label, c.model] + [str(c.settings.model_dump()[k]) for k in keys] for c in r.contestants
+    ]
     return f"<p>bench: {html.escape(bench)}</p>" + html_table(["contestant", "model", *keys], body)
 
 
@@ -240,7 +250,7 @@ def to_html(sources: list[F.Source], runs: bool = False) -> str:
         svg = inline_svg(svg_text(kind, sources))
         parts.append(f'<figure id="figure-{kind}">{svg}<figcaption>{kind}</figcaption></figure>')
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{title}</title><style>{_CSS}</style></head><body>\n"
         + "\n".join(parts)
         + "\n</body></html>\n"

@@ -123,8 +123,12 @@ def curves(sources: list[Source]) -> list[Curves]:
             ok = [r for r in src.result.runs if r.model == c.label and r.status == "ok"]
             if not any(r.epochs for r in ok):
                 continue
-            loss = _per_epoch(ok, lambda e: e.train_loss if e.train_loss and e.train_loss > 0 else None)
-            acc = _per_epoch(ok, lambda e: None if e.test_accuracy is None else 100 * e.test_accuracy)
+            loss = _per_epoch(
+                ok, lambda e: e.train_loss if e.train_loss and e.train_loss > 0 else None
+            )
+            acc = _per_epoch(
+                ok, lambda e: None if e.test_accuracy is None else 100 * e.test_accuracy
+            )
             out.append(
                 Curves(
                     series_label(c.label, src, several),
@@ -193,7 +197,9 @@ def _report_rows(result: BenchResult) -> dict[str, tuple[float, float | None]]:
     from digitduel.report.reproduce import reproduction_from_results
 
     rows = reproduction_from_results(result).rows
-    return {r.label: (r.theirs.mean, r.theirs.std if r.theirs.n else None) for r in rows if r.theirs}
+    return {
+        r.label: (r.theirs.mean, r.theirs.std if r.theirs.n else None) for r in rows if r.theirs
+    }
 
 
 def boxes(sources: list[Source]) -> list[Box]:
@@ -236,11 +242,23 @@ def time_bars(sources: list[Source]) -> list[TimeBar]:
     for src in sources:
         group = f"{src.name} ({src.device})"
         for c in src.result.contestants:
-            times = [r.wall_time_s for r in src.result.runs if r.model == c.label and r.status != "failed"]
+            times = [
+                r.wall_time_s
+                for r in src.result.runs
+                if r.model == c.label and r.status != "failed"
+            ]
             if times:
                 sd = statistics.stdev(times) if len(times) > 1 else 0.0
                 out.append(
-                    TimeBar(c.label, group, statistics.fmean(times), sd, min(times), max(times), len(times))
+                    TimeBar(
+                        c.label,
+                        group,
+                        statistics.fmean(times),
+                        sd,
+                        min(times),
+                        max(times),
+                        len(times),
+                    )
                 )
     if not out:
         raise DigitduelError("no run with a wall time in these results: nothing to plot")

@@ -68,11 +68,17 @@ def _curves_figure(plt, sources: list[F.Source], title: str):
     for c, col in zip(curves, _colours(len(curves)), strict=True):
         loss_ax.fill_between(c.loss.epochs, c.loss.lo, c.loss.hi, color=col, alpha=0.18, lw=0)
         loss_ax.plot(c.loss.epochs, c.loss.mean, color=col, lw=1.4, label=c.label)
-        acc_ax.fill_between(c.accuracy.epochs, c.accuracy.lo, c.accuracy.hi, color=col, alpha=0.18, lw=0)
-        acc_ax.plot(c.accuracy.epochs, c.accuracy.mean, color=col, lw=1.4, label=f"{c.label} ({c.rounds})")
+        acc_ax.fill_between(
+            c.accuracy.epochs, c.accuracy.lo, c.accuracy.hi, color=col, alpha=0.18, lw=0
+        )
+        acc_ax.plot(
+            c.accuracy.epochs, c.accuracy.mean, color=col, lw=1.4, label=f"{c.label} ({c.rounds})"
+        )
     loss_ax.set_yscale("log")
     loss_ax.set(xlabel="epoch", ylabel="train loss (log)", title="train loss: mean, min-max band")
-    acc_ax.set(xlabel="epoch", ylabel=f"{held} accuracy (%)", title=f"{held} accuracy: mean ± 1 std")
+    acc_ax.set(
+        xlabel="epoch", ylabel=f"{held} accuracy (%)", title=f"{held} accuracy: mean ± 1 std"
+    )
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
     _legend(acc_ax, len(curves))
@@ -86,8 +92,16 @@ def _box_figure(plt, sources: list[F.Source], title: str):
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 1.0 + 0.45 * len(boxes)))
     ys = list(range(len(boxes), 0, -1))  # first contestant on top
     stats = [
-        {"label": b.label, "q1": b.q1, "med": b.median, "q3": b.q3, "whislo": b.whisker_lo,
-         "whishi": b.whisker_hi, "mean": b.mean, "fliers": []}  # fmt: skip
+        {
+            "label": b.label,
+            "q1": b.q1,
+            "med": b.median,
+            "q3": b.q3,
+            "whislo": b.whisker_lo,
+            "whishi": b.whisker_hi,
+            "mean": b.mean,
+            "fliers": [],
+        }  # fmt: skip
         for b in boxes
     ]
     ax.bxp(stats, positions=ys, orientation="horizontal", widths=0.5, showmeans=True,
@@ -170,7 +184,12 @@ def _dodge(sw: F.Sweep, xs: list[float], i: int) -> list[float]:
     return [x + 0.006 * span * shift for x in xs]
 
 
-BUILDERS = {"curves": _curves_figure, "box": _box_figure, "time": _time_figure, "sweep": _sweep_figure}
+BUILDERS = {
+    "curves": _curves_figure,
+    "box": _box_figure,
+    "time": _time_figure,
+    "sweep": _sweep_figure,
+}
 
 
 def figure_title(sources: list[F.Source]) -> str:
@@ -186,7 +205,9 @@ def figure_for(kind: str, sources: list[F.Source], title: str | None = None) -> 
     return fig
 
 
-def save_figure(kind: str, sources: list[F.Source], out: str | Path, title: str | None = None) -> Path:
+def save_figure(
+    kind: str, sources: list[F.Source], out: str | Path, title: str | None = None
+) -> Path:
     """Draw and write one figure; the format follows the suffix of `out`."""
     fmt = format_for(out)
     out = Path(out)

@@ -39,7 +39,9 @@ def _epoch_ticks(plt, epochs: list[int]) -> None:
 def draw_accuracy_curves(plt, curves: list[F.Curves], held_out: str = "test") -> None:
     """Mean held-out accuracy per epoch per contestant; the +-1 std band as dotted edges."""
     bands = len(curves) <= BAND_SERIES
-    plt.title(f"{held_out} accuracy % per epoch: mean over rounds" + (", ±1 std dotted" if bands else ""))
+    plt.title(
+        f"{held_out} accuracy % per epoch: mean over rounds" + (", ±1 std dotted" if bands else "")
+    )
     for i, c in enumerate(curves):
         b = c.accuracy
         if bands:
@@ -53,7 +55,9 @@ def draw_accuracy_curves(plt, curves: list[F.Curves], held_out: str = "test") ->
 def draw_loss_curves(plt, curves: list[F.Curves]) -> None:
     """Mean train loss per epoch (log10) per contestant; the min-max band as dotted edges."""
     bands = len(curves) <= BAND_SERIES
-    plt.title("log10 train loss per epoch: mean over rounds" + (", min-max dotted" if bands else ""))
+    plt.title(
+        "log10 train loss per epoch: mean over rounds" + (", min-max dotted" if bands else "")
+    )
     for i, c in enumerate(curves):
         b = c.loss
         for edge in (b.lo, b.hi) if bands else ():
@@ -110,7 +114,10 @@ def draw_time(plt, bars: list[F.TimeBar]) -> None:
     """Training wall time per run: a bar per contestant and file (mean), -- its +-1 std."""
     groups = list(dict.fromkeys(b.group for b in bars))
     labels = list(dict.fromkeys(b.label for b in bars))
-    plt.title("wall time per run (s): bar mean, ─ +-1 std" + ("; files by colour" if len(groups) > 1 else ""))
+    plt.title(
+        "wall time per run (s): bar mean, ─ +-1 std"
+        + ("; files by colour" if len(groups) > 1 else "")
+    )
     ys = _label_rows(plt, labels)
     row = dict(zip(labels, ys, strict=True))
     step = 0.6 / max(1, len(groups))
@@ -122,7 +129,9 @@ def draw_time(plt, bars: list[F.TimeBar]) -> None:
             plt.plot([0, b.mean], [y, y], color=color(g), marker="█",
                      label=group if j == 0 else None)  # fmt: skip
             if b.std:
-                plt.plot([max(0.0, b.mean - b.std), b.mean + b.std], [y, y], color="white", marker="─")
+                plt.plot(
+                    [max(0.0, b.mean - b.std), b.mean + b.std], [y, y], color="white", marker="─"
+                )
             top.append(b.mean + b.std)
     plt.xlim(0, max(top) * 1.08 if top else 1)
     plt.xlabel("seconds per run (training steps)")
