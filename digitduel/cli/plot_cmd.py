@@ -64,6 +64,9 @@ def plot(
     Examples: `digitduel plot results.json` (every figure, in the terminal);
     `digitduel plot results.json --kind box --out box.png`;
     `digitduel plot cpu.json gpu.json --kind time`.
+
+    Exit 2: an unknown --kind or --out suffix. Exit 1: a file that cannot give the figure
+    (unreadable, `curves` without per-epoch data, `sweep` of a file that is not a search).
     """
     from digitduel.report import figures
 
