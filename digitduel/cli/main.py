@@ -72,7 +72,16 @@ def _register_commands() -> None:
     # Each module adds its commands to `app` on import.
     import importlib
 
-    for mod in ("data_cmd", "models_cmd", "bench_cmd", "tune_cmd", "reproduce_cmd", "tui_cmd"):
+    for mod in (
+        "data_cmd",
+        "models_cmd",
+        "bench_cmd",
+        "tune_cmd",
+        "reproduce_cmd",
+        "tui_cmd",
+        "plot_cmd",
+        "export_cmd",
+    ):
         try:
             importlib.import_module(f"digitduel.cli.{mod}")
         except ModuleNotFoundError as err:

@@ -1,4 +1,4 @@
-"""Results screen: a sortable table and a rounds plot of one results file.
+"""Results screen: a sortable table, a rounds plot and the mean curves of one results file.
 
 It shows a `BenchResult` (what run_bench returned, or load_results read back), so a bench
 just finished and an old file opened for viewing look the same. Sorting redraws the table
@@ -12,10 +12,14 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
+from textual_plotext import PlotextPlot
 
 from digitduel.numbers import MISSING, pct
+from digitduel.report import figures
+from digitduel.report.plot_terminal import draw_accuracy_curves
 from digitduel.tui.state import fmt_params
 from digitduel.tui.widgets import RoundsPlot, TitleBar
 
@@ -30,11 +34,34 @@ COLUMNS: tuple[tuple[str, str, bool], ...] = (
 )
 
 
+class CurvesPlot(PlotextPlot):
+    """Mean held-out accuracy per epoch of every contestant, from `report.figures`: the same
+    series `digitduel plot --kind curves` draws, so the screen and the command agree."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.drawn: dict[str, int] = {}  # contestant -> epochs drawn (what tests check)
+
+    def show_curves(self, result: Any) -> None:
+        self.plt.clear_data()
+        self.plt.clear_figure()
+        self.drawn = {}
+        if figures.has_epochs(result):
+            curves = figures.curves([figures.source_of(result)])
+            draw_accuracy_curves(self.plt, curves, result.bench.held_out)
+            self.drawn = {c.label: len(c.accuracy.epochs) for c in curves}
+        else:
+            self.plt.title("no per-epoch data in this results file")
+        self.refresh()
+
+
 class ResultsScreen(Screen):
     DEFAULT_CSS = """
     ResultsScreen #where { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
     ResultsScreen #results-table { height: auto; max-height: 45%; }
-    ResultsScreen #rounds-plot { height: 1fr; min-height: 8; }
+    ResultsScreen #plots { height: 1fr; min-height: 8; }
+    ResultsScreen #rounds-plot { width: 1fr; height: 1fr; min-height: 8; }
+    ResultsScreen #curves-plot { width: 1fr; height: 1fr; min-height: 8; }
     """
 
     BINDINGS = [
@@ -56,7 +83,9 @@ class ResultsScreen(Screen):
         yield TitleBar(id="title")
         yield Static(self._where(), id="where", markup=False)
         yield DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
-        yield RoundsPlot(self.result.bench.held_out, id="rounds-plot")
+        with Horizontal(id="plots"):
+            yield RoundsPlot(self.result.bench.held_out, id="rounds-plot")
+            yield CurvesPlot(id="curves-plot")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -69,6 +98,7 @@ class ResultsScreen(Screen):
             table.add_column(shown, key=title)
         self.fill_table()
         self.query_one("#rounds-plot", RoundsPlot).show_rounds(self.rounds())
+        self.query_one("#curves-plot", CurvesPlot).show_curves(self.result)
         table.focus()
 
     def _where(self) -> str:
