@@ -89,7 +89,7 @@ def test_html_is_one_self_contained_page(tmp_path):
     page = out.read_text()
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     assert "<h2>Summary</h2>" in page and "<td>sgd-ws-aux</td>" in page
-    assert "report (%)" in page and "81.37 +- 1.37 (15)" in page  # the reproduction table
+    assert "report (%)" in page and "81.37 ± 1.37 (15)" in page  # the reproduction table
     assert "Intel" in page or "AMD" in page or "cpu" in page  # the environment
     assert page.count("<svg") == 3  # curves, box, time: all that apply to a bench
     assert not re.search(r"https?://", page)  # no external URL, not even an SVG namespace
