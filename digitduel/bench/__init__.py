@@ -15,7 +15,7 @@ _EXPORTS = {
     "ReportRow": "plan",
     "plan_for_all": "plan",
     "plan_for_models": "plan",
-    "plan_from_preset": "plan",
+    "plan_from_preset": "presets",
     "round_seeds": "plan",
     "BenchResult": "results",
     "RunRecord": "results",

@@ -16,10 +16,16 @@ import hashlib
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from digitduel.errors import ConfigError
-from digitduel.settings import BenchSettings, SettingsError, TrainSettings, resolve_train
+from digitduel.settings import (
+    BenchSettings,
+    SettingsError,
+    TrainSettings,
+    describe_validation_error,
+    resolve_train,
+)
 
 
 class _Strict(BaseModel):
@@ -128,20 +134,16 @@ def _check_model_fits_loss(spec, settings: TrainSettings, where: str) -> None:
 
 
 def make_bench_settings(*layers: dict[str, Any] | None, where: str = "") -> BenchSettings:
+    """BenchSettings from layers (later wins; None values skipped); a bad value is one
+    ConfigError line naming `where`."""
     merged: dict[str, Any] = {}
     for layer in layers:
         if layer:
             merged.update({k: v for k, v in layer.items() if v is not None})
     try:
         return BenchSettings(**merged)
-    except Exception as err:  # pydantic ValidationError, phrased as one line
-        from pydantic import ValidationError
-
-        from digitduel.settings import describe_validation_error
-
-        if isinstance(err, ValidationError):
-            raise ConfigError(describe_validation_error(err, where)) from None
-        raise
+    except ValidationError as err:
+        raise ConfigError(describe_validation_error(err, where)) from None
 
 
 def plan_for_models(
@@ -175,20 +177,3 @@ def plan_for_all(**kwargs: Any) -> BenchPlan:
 
     return plan_for_models([s.name for s in list_specs()], name="all", **kwargs)
 
-
-def plan_from_preset(
-    name_or_path: str,
-    *,
-    train_overrides: dict[str, Any] | None = None,
-    bench_overrides: dict[str, Any] | None = None,
-    data_dir: str | None = None,
-    offline: bool = False,
-) -> BenchPlan:
-    from digitduel.bench.presets import load_preset
-
-    return load_preset(name_or_path).to_plan(
-        train_overrides=train_overrides,
-        bench_overrides=bench_overrides,
-        data_dir=data_dir,
-        offline=offline,
-    )

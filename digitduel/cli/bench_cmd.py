@@ -100,7 +100,8 @@ def bench(
     as_json: JsonOpt = False,
 ) -> None:
     """Train contestants x rounds and report mean ± std accuracy and time per run."""
-    from digitduel.bench.plan import plan_for_all, plan_for_models, plan_from_preset
+    from digitduel.bench.plan import plan_for_all, plan_for_models
+    from digitduel.bench.presets import plan_from_preset
 
     chosen = sum([bool(all_models), bool(model), preset is not None])
     if chosen != 1:

@@ -31,7 +31,7 @@ def _overrides(**values):
 def _train(
     preset, rounds, epochs, n_pairs, seed, jobs, executor, device, data_dir, offline, out, resume
 ):
-    from digitduel.bench.plan import plan_from_preset
+    from digitduel.bench.presets import plan_from_preset
     from digitduel.bench.runner import run_bench
 
     plan = plan_from_preset(
