@@ -157,9 +157,8 @@ def _std(xs: list[float]) -> float | None:
     return statistics.stdev(xs) if len(xs) >= 2 else None
 
 
-def order_runs(plan_or_contestants, runs: list[RunRecord]) -> list[RunRecord]:
+def order_runs(contestants: list[Contestant], runs: list[RunRecord]) -> list[RunRecord]:
     """One run per (contestant, round), the last one written winning; plan order, then round."""
-    contestants = getattr(plan_or_contestants, "contestants", plan_or_contestants)
     rank = {c.label: i for i, c in enumerate(contestants)}
     unique = {(r.model, r.round): r for r in runs}
     return sorted(unique.values(), key=lambda r: (rank.get(r.model, len(rank)), r.round))

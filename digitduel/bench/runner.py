@@ -209,7 +209,7 @@ class Recorder:
             self.last_snapshot = time.monotonic()
 
     def save(self) -> None:
-        self.result.runs = order_runs(self.plan, self.runs)
+        self.result.runs = order_runs(self.plan.contestants, self.runs)
         self.result.summary = summarise(self.plan.contestants, self.result.runs)
         save_results(self.result, self.out_path)
 
