@@ -27,6 +27,8 @@ ERROR_CHARS = 300  # a run's error text: one line, this long at most, before whe
 
 @dataclass(frozen=True)
 class Job:
+    """One (contestant, round) to train: picklable, so it can travel to any worker."""
+
     contestant: Contestant
     round: int
     seed: int  # initialisation, dropout, batch order
