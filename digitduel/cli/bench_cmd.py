@@ -56,7 +56,8 @@ def bench(
     run: RunOptions,
 ) -> None:
     """Train contestants x rounds and report mean ± std accuracy and time per run."""
-    from digitduel.bench.plan import plan_for_all, plan_for_models, plan_from_preset
+    from digitduel.bench.plan import plan_for_all, plan_for_models
+    from digitduel.bench.presets import plan_from_preset
     from digitduel.settings import split_keys
 
     chosen = sum([bool(all_models), bool(model), preset is not None])

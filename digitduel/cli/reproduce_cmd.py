@@ -20,7 +20,7 @@ from digitduel.cli.main import UserError, app
 def _train(
     preset, rounds, epochs, n_pairs, seed, jobs, executor, device, data_dir, offline, out, resume
 ):
-    from digitduel.bench.plan import plan_from_preset
+    from digitduel.bench.presets import plan_from_preset
     from digitduel.bench.runner import run_bench
     from digitduel.settings import default_results_path, split_keys
 
