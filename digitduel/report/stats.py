@@ -15,8 +15,8 @@ Conventions (say them once, use them everywhere):
   *better* or *worse* by the sign of `diff`. With fewer than two rounds on a side there is no
   spread to test against and the verdict is *n/a*.
 
-The Student-t tail comes from `scipy.special.stdtr` (scipy arrives with mlxtend), imported
-lazily so that importing this module stays cheap. Kendall's tau-b is computed here directly
+The Student-t tail comes from `student_t.py` (pure Python: scipy is not a dependency), and
+agrees with `scipy.special.stdtr` in the tests. Kendall's tau-b is computed here directly
 (a dozen rows at most) and checked against `scipy.stats.kendalltau` in the tests.
 """
 
@@ -26,6 +26,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+from digitduel.report.student_t import two_sided_p as _two_sided_p
 
 ALPHA = 0.05
 
@@ -71,15 +73,6 @@ def verdict_for(diff: float, p: float | None, alpha: float = ALPHA) -> Verdict:
     if p >= alpha:
         return "consistent"
     return "better" if diff > 0 else "worse"
-
-
-def _two_sided_p(t: float, df: float) -> float:
-    """Two-sided Student-t tail probability P(|T| >= |t|) with df degrees of freedom."""
-    from scipy.special import stdtr  # lazy: scipy costs a few hundred ms to import
-
-    if math.isinf(t):
-        return 0.0
-    return float(min(1.0, 2.0 * stdtr(df, -abs(t))))
 
 
 def _degenerate(diff: float, test: TestKind, df: float, alpha: float) -> TestResult:
