@@ -133,10 +133,22 @@ def test_data_tests_run_on_the_embedded_copy_when_shared_is_absent(tmp_path):
     # copy instead of skipping.
     env = os.environ | {"DIGITDUEL_TEST_SHARED_MNIST": str(tmp_path / "no-shared")}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
-         "tests/test_data_sources.py::test_shared_mnist_dir",
-         "tests/test_data_sources.py::test_truncated_test_images_named"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_data_sources.py::test_shared_mnist_dir",
+            "tests/test_data_sources.py::test_truncated_test_images_named",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "2 passed" in proc.stdout and "skipped" not in proc.stdout

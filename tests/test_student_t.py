@@ -21,8 +21,13 @@ def test_closed_forms_for_one_and_two_degrees_of_freedom(t):
 @pytest.mark.parametrize(
     ("t", "df", "p"),
     # Two-sided critical values from any t table: the p-values the verdicts hinge on.
-    [(2.228138851986, 10, 0.05), (2.093024054408, 19, 0.05), (2.860934606465, 19, 0.01),
-     (1.959963984540, 1e9, 0.05), (3.169272672617, 10, 0.01)],
+    [
+        (2.228138851986, 10, 0.05),
+        (2.093024054408, 19, 0.05),
+        (2.860934606465, 19, 0.01),
+        (1.959963984540, 1e9, 0.05),
+        (3.169272672617, 10, 0.01),
+    ],
 )
 def test_table_values(t, df, p):
     assert two_sided_p(t, df) == pytest.approx(p, rel=1e-4)

@@ -50,8 +50,7 @@ def incomplete_beta(a: float, b: float, x: float, y: float | None = None) -> flo
         return x
     y = 1.0 - x if y is None else y
     log_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-        + a * math.log(x) + b * math.log(y)
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(y)
     )
     front = math.exp(log_front)
     # Use the fraction where it converges fast; the symmetry I_x(a,b) = 1 - I_{1-x}(b,a) elsewhere.
