@@ -12,6 +12,8 @@ one `register_executor` line; the trainer does not change.
                each warmed up once and reused; events and cancel cross the process boundary
     batched    the R rounds of a contestant as one stacked model (digitduel.training.batched);
                contestants it cannot batch go to the fallback executor, with a Note saying so
+    ray        Ray tasks, on this machine or a cluster (digitduel.bench.ray_executor; the
+               optional extra digitduel[ray])
     auto       batched on CUDA, processes on a multi-core CPU with more than one job, else serial
 """
 
@@ -230,22 +232,23 @@ _FACTORIES: dict[str, Callable[..., Any]] = {}
 
 
 def register_executor(name: str, factory: Callable[..., Any]) -> None:
-    """`factory(n_jobs=..., device=..., n_tasks=...)` -> an executor."""
+    """`factory(n_jobs, device, n_tasks, settings)` -> an executor (`settings`: the bench's
+    BenchSettings, or None)."""
     _FACTORIES[name] = factory
 
 
-def _make_processes(n_jobs: int | None, device, n_tasks: int):
+def _make_processes(n_jobs: int | None, device, n_tasks: int, settings=None):
     from digitduel.bench.processes import ProcessExecutor
 
     workers = n_jobs or min(usable_cores(), max(n_tasks, 1))
     return ProcessExecutor(workers=workers)
 
 
-def _make_serial(n_jobs: int | None, device, n_tasks: int):
+def _make_serial(n_jobs: int | None, device, n_tasks: int, settings=None):
     return SerialExecutor()
 
 
-def _make_batched(n_jobs: int | None, device, n_tasks: int):
+def _make_batched(n_jobs: int | None, device, n_tasks: int, settings=None):
     fallback = auto_choice(device, n_tasks, batched_ok=False, n_jobs=n_jobs)
     return BatchedExecutor(make_executor(fallback, n_jobs=n_jobs, device=device, n_tasks=n_tasks))
 
@@ -253,6 +256,27 @@ def _make_batched(n_jobs: int | None, device, n_tasks: int):
 register_executor("serial", _make_serial)
 register_executor("processes", _make_processes)
 register_executor("batched", _make_batched)
+
+
+RAY_MISSING = "the ray executor needs Ray: pip install 'digitduel[ray]'"
+
+
+def _ray_factory() -> Callable[..., Any]:
+    """digitduel.bench.ray_executor's factory; without Ray installed, a ConfigError (exit 2)."""
+    try:
+        from digitduel.bench.ray_executor import make_ray_executor
+    except ImportError as err:
+        if (err.name or "").split(".")[0] != "ray":
+            raise
+        raise ConfigError(RAY_MISSING) from None
+    return make_ray_executor
+
+
+def _make_ray(n_jobs: int | None, device, n_tasks: int, settings=None):
+    return _ray_factory()(n_jobs, device, n_tasks, settings)
+
+
+register_executor("ray", _make_ray)
 
 
 def auto_choice(device, n_tasks: int, batched_ok: bool = True, n_jobs: int | None = None) -> str:
@@ -269,23 +293,30 @@ def resolve_name(name: str, device, n_tasks: int, n_jobs: int | None) -> str:
     return auto_choice(device, n_tasks, n_jobs=n_jobs) if name == "auto" else name
 
 
-def make_executor(name: str, *, n_jobs: int | None = None, device=None, n_tasks: int = 1):
-    """An executor by name ("auto" resolves to one of the others)."""
+def make_executor(
+    name: str, *, n_jobs: int | None = None, device=None, n_tasks: int = 1, settings=None
+):
+    """An executor by name ("auto" resolves to one of the others); `settings` (BenchSettings)
+    carries what only some executors read (the ray executor's address and GPU share)."""
     device = torch.device(device or "cpu")
     name = resolve_name(name, device, n_tasks, n_jobs)
     if name not in _FACTORIES:
         known = ", ".join(["auto", *_FACTORIES])
         raise ConfigError(f"unknown executor {name!r} (known: {known})")
-    return _FACTORIES[name](n_jobs, device, n_tasks)
+    return _FACTORIES[name](n_jobs, device, n_tasks, settings)
 
 
 def prestart(name: str, *, n_jobs: int | None = None, device=None, n_tasks: int = 1) -> None:
     """Begin what the executor `name` would start slowly (the processes executor's forkserver
-    imports torch for 2-4 s), so it overlaps the caller's data loading."""
-    if resolve_name(name, torch.device(device or "cpu"), n_tasks, n_jobs) == "processes":
+    imports torch for 2-4 s), so it overlaps the caller's data loading. A missing Ray is
+    reported here, before any data is loaded."""
+    resolved = resolve_name(name, torch.device(device or "cpu"), n_tasks, n_jobs)
+    if resolved == "processes":
         from digitduel.bench.processes import start_server
 
         start_server()
+    elif resolved == "ray":
+        _ray_factory()
 
 
 def executor_note(message: str) -> Note:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -97,7 +98,11 @@ def run_bench(
 
     modules = sorted({get_spec(c.model).factory.__module__ for c in plan.contestants})
     executor = make_executor(
-        plan.bench.executor, n_jobs=plan.bench.jobs, device=device, n_tasks=len(todo)
+        plan.bench.executor,
+        n_jobs=plan.bench.jobs,
+        device=device,
+        n_tasks=len(todo),
+        settings=plan.bench,
     )
     ctx = DataContext.from_mnist(
         mnist, plan.bench.n_pairs, str(device), modules, folds=plan.bench.folds
@@ -231,6 +236,8 @@ def to_record(job: Job, outcome: RunOutcome) -> RunRecord:
         device=outcome.device,
         channels_last=outcome.channels_last,
         error=outcome.error,
+        host=outcome.host or socket.gethostname(),
+        node=outcome.node,
         epochs=[EpochRecord(**{k: _finite(v) for k, v in vars(e).items()}) for e in outcome.epochs],
     )
 

@@ -33,7 +33,18 @@ ResumeOpt = Annotated[
     bool, typer.Option("--resume", help="Skip the runs the --out file's journal has.")
 ]
 ExecutorOpt = Annotated[
-    str | None, typer.Option("--executor", help="auto, serial, processes or batched.")
+    str | None, typer.Option("--executor", help="auto, serial, processes, batched or ray.")
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="ray executor: the cluster's HOST:PORT (default: $RAY_ADDRESS, else a local Ray).",
+    ),
+]
+GpusPerJobOpt = Annotated[
+    float | None,
+    typer.Option("--gpus-per-job", help="ray executor on CUDA: GPU share per job (default 0.25)."),
 ]
 JobsOpt = Annotated[
     int | None, typer.Option("--jobs", "-j", help="Worker processes (processes executor).")
@@ -97,6 +108,8 @@ def bench(
     resume: ResumeOpt = False,
     executor: ExecutorOpt = None,
     jobs: JobsOpt = None,
+    ray_address: RayAddressOpt = None,
+    gpus_per_job: GpusPerJobOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train contestants x rounds and report mean ± std accuracy and time per run."""
@@ -123,6 +136,8 @@ def bench(
         "n_pairs": n_pairs,
         "executor": executor,
         "jobs": jobs,
+        "ray_address": ray_address,
+        "gpus_per_job": gpus_per_job,
     }
     common = {
         "train_overrides": {**set_train, **{k: v for k, v in train.items() if v is not None}},

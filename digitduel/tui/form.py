@@ -43,7 +43,9 @@ FIELDS: tuple[Field, ...] = (
     Field("eval_every", "eval every", "int", "1 epoch"),
     Field("folds", "CV folds", "int", "0: test pairs"),
     Field("seed", "seed", "int", "0"),
-    Field("executor", "executor", "choice", "auto", ("auto", "serial", "processes", "batched")),
+    Field(
+        "executor", "executor", "choice", "auto", ("auto", "serial", "processes", "batched", "ray")
+    ),
 )
 FIELD_BY_KEY = {f.key: f for f in FIELDS}
 
