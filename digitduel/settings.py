@@ -100,12 +100,16 @@ class BenchSettings(_Strict):
         None, ge=1, le=256, description="worker processes (processes executor)"
     )
     ray_address: str | None = Field(
-        None, description="ray executor: the cluster's HOST:PORT (default RAY_ADDRESS, else a "
-        "local Ray instance)"
+        None,
+        description="ray executor: the cluster's HOST:PORT (default RAY_ADDRESS, else a "
+        "local Ray instance)",
     )
     gpus_per_job: float | None = Field(
-        None, gt=0, le=1, description="ray executor on CUDA: the share of a GPU each contestant's "
-        "job asks for (default 0.25: four small jobs per GPU)"
+        None,
+        gt=0,
+        le=1,
+        description="ray executor on CUDA: the share of a GPU each contestant's "
+        "job asks for (default 0.25: four small jobs per GPU)",
     )
     folds: int = Field(
         0,

@@ -19,11 +19,11 @@ ray = pytest.importorskip("ray")
 from test_engine_fakes import TINY, TINY_DIGITS, synthetic_mnist  # noqa: E402
 
 from digitduel.bench.journal import journal_path, read_journal  # noqa: E402
-from digitduel.bench.ray_executor import CANCEL_GRACE_S  # noqa: E402
 from digitduel.bench.plan import BenchPlan, contestant_for, plan_for_models  # noqa: E402
+from digitduel.bench.ray_executor import CANCEL_GRACE_S  # noqa: E402
 from digitduel.bench.runner import run_bench  # noqa: E402
 from digitduel.settings import BenchSettings  # noqa: E402
-from digitduel.training.events import EpochEnd, Note, RunEnded, RunStarted  # noqa: E402
+from digitduel.training.events import Note, RunEnded, RunStarted  # noqa: E402
 
 MNIST = synthetic_mnist()
 TESTS = Path(__file__).resolve().parent
@@ -36,7 +36,9 @@ def cluster():
     The workers import the test models (test_engine_fakes) from this folder."""
     from ray.cluster_utils import Cluster
 
-    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    nodes = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False}
+    )
     nodes.add_node(num_cpus=1)
     ray.init(
         address=nodes.address,

@@ -78,9 +78,7 @@ def connect(address: str | None = None, debug: bool = False) -> ClusterInfo:
             "logging_level": logging.INFO if debug else logging.ERROR,
         }
         if address is None:
-            ray.init(
-                address="local", num_cpus=usable_cores(), include_dashboard=False, **common
-            )
+            ray.init(address="local", num_cpus=usable_cores(), include_dashboard=False, **common)
         else:
             _check_reachable(address)
             try:
@@ -164,7 +162,9 @@ class RayExecutor:
         if not self.gpu:
             return {
                 run_one.options(
-                    num_cpus=1, max_retries=MAX_RETRIES, name=f"digitduel {job.key.contestant} r{job.round}"
+                    num_cpus=1,
+                    max_retries=MAX_RETRIES,
+                    name=f"digitduel {job.key.contestant} r{job.round}",
                 ).remote(i, job, ctx_box, channel): [(i, job)]
                 for i, job in enumerate(jobs)
             }
