@@ -131,6 +131,12 @@ class RayExecutor:
     ):
         self.cluster = connect(address, debug)
         self.gpu = getattr(device, "type", str(device)) == "cuda"
+        if self.gpu and not self.cluster.gpus:
+            # Tasks asking for a GPU share would wait forever for one.
+            raise DigitduelError(
+                f"device {device} asked for, but the Ray cluster has no GPU: "
+                f"{self.cluster.describe()}"
+            )
         self.gpus_per_job = gpus_per_job or DEFAULT_GPUS_PER_JOB
         self.threads = 1
         # How many jobs run at once: a CPU each, or a GPU share each.
