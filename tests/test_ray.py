@@ -18,12 +18,13 @@ ray = pytest.importorskip("ray")
 
 from test_engine_fakes import TINY, TINY_DIGITS, synthetic_mnist  # noqa: E402
 
+from digitduel.bench.executors import DataContext  # noqa: E402
 from digitduel.bench.journal import journal_path, read_journal  # noqa: E402
 from digitduel.bench.plan import BenchPlan, contestant_for, plan_for_models  # noqa: E402
 from digitduel.bench.ray_executor import CANCEL_GRACE_S  # noqa: E402
-from digitduel.bench.runner import run_bench  # noqa: E402
+from digitduel.bench.runner import plan_jobs, run_bench  # noqa: E402
 from digitduel.settings import BenchSettings  # noqa: E402
-from digitduel.training.events import Note, RunEnded, RunStarted  # noqa: E402
+from digitduel.training.events import EpochEnd, Note, RunEnded, RunStarted  # noqa: E402
 
 MNIST = synthetic_mnist()
 TESTS = Path(__file__).resolve().parent
@@ -120,6 +121,22 @@ def test_cancel_stops_running_and_pending_tasks_and_keeps_finished_runs(cluster,
     assert result.runs and {r.model for r in result.runs} == {"short"}
     _, journal_runs, _ = read_journal(journal_path(tmp_path / "r.json"))
     assert [(r.model, r.round) for r in journal_runs] == [(r.model, r.round) for r in result.runs]
+
+
+def test_a_contestants_rounds_as_one_task_the_gpu_form(cluster):
+    """The task the executor sends to a GPU share, here on a CPU (no GPU in CI): all rounds of
+    a contestant through the batched trainer, one outcome per round, events on the channel."""
+    from digitduel.bench.ray_tasks import Channel, run_group
+
+    jobs = plan_jobs(_plan([TINY], rounds=2))
+    ctx = DataContext.from_mnist(MNIST, 50, "cpu", ["test_engine_fakes"])
+    channel = Channel.remote()
+    outcomes = ray.get(run_group.remote([0, 1], jobs, [ray.put(ctx)], channel))
+    assert [o.status for o in outcomes] == ["ok", "ok"]
+    assert all(o.node and o.test_accuracy is not None for o in outcomes)
+    events = ray.get(channel.drain.remote())
+    assert sorted(e.job.round for e in events if isinstance(e, EpochEnd)) == [0, 0, 1, 1]
+    ray.kill(channel)
 
 
 def _kill_task(label: str) -> int | None:

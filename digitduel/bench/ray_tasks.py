@@ -103,9 +103,10 @@ class _ChannelCancel:
 _CONTEXTS: dict[str, DataContext] = {}
 
 
-def _context(ctx_box: list, device: str | None) -> DataContext:
+def _context(ctx_box: list, granted_gpu: bool = False) -> DataContext:
     """The bench's DataContext in this worker. `ctx_box` holds its ObjectRef in a list, so Ray
-    passes the reference rather than a fresh copy per task."""
+    passes the reference rather than a fresh copy per task. In a task Ray granted a GPU, that
+    GPU is the only one visible: it is "cuda" here, whatever the driver's index was."""
     key = ctx_box[0].hex()
     if key not in _CONTEXTS:
         _CONTEXTS.clear()  # one bench at a time per worker: drop the last bench's digits
@@ -113,8 +114,8 @@ def _context(ctx_box: list, device: str | None) -> DataContext:
         for name in ("train_images", "train_labels", "test_images", "test_labels"):
             # Object-store arrays are read-only; torch wants writable ones (and warns).
             setattr(ctx, name, np.array(getattr(ctx, name)))
-        if device is not None:
-            ctx.device = device
+        if granted_gpu and ctx.device.startswith("cuda"):
+            ctx.device = "cuda"
         for module in ctx.model_modules:
             importlib.import_module(module)
         _CONTEXTS[key] = ctx
@@ -148,7 +149,7 @@ def run_one(index: int, job, ctx_box: list, channel) -> RunOutcome:
     _one_thread()
     send, cancel = _Sender(channel), _ChannelCancel(channel)
     try:
-        outcome = run_job(job, _context(ctx_box, None), send, cancel)
+        outcome = run_job(job, _context(ctx_box), send, cancel)
     finally:
         cancel.close()
         send.flush()
@@ -164,9 +165,7 @@ def run_group(indices: list[int], jobs: list, ctx_box: list, channel) -> list[Ru
     for index in indices:
         channel.start.remote(index)
     _one_thread()
-    # Ray makes the GPU it granted the only visible one: it is "cuda" here, whatever the
-    # driver's index was.
-    ctx = _context(ctx_box, "cuda")
+    ctx = _context(ctx_box, granted_gpu=True)
     send, cancel = _Sender(channel), _ChannelCancel(channel)
     outcomes: dict[int, RunOutcome] = {}
     by_job = {id(job): i for i, job in enumerate(jobs)}
