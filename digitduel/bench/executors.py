@@ -8,6 +8,8 @@ it. The built-in ones, by the name `--executor` takes:
                each warmed up once and reused; events and cancel cross the process boundary
     batched    the R rounds of a contestant as one stacked model (digitduel.training.batched);
                contestants it cannot batch go to the fallback executor, with a Note saying so
+    ray        Ray tasks, on this machine or a cluster (digitduel.bench.ray_executor; the
+               optional extra digitduel[ray])
     auto       batched on CUDA, processes on a multi-core CPU with more than one job, else serial
 """
 
@@ -21,6 +23,7 @@ import torch
 from digitduel.bench.jobs import DataContext, Job, OnRecord, is_cancelled, run_job
 from digitduel.bench.processes import ProcessExecutor, start_server
 from digitduel.errors import ConfigError
+from digitduel.settings import BenchSettings
 from digitduel.training.device import set_threads, usable_cores
 from digitduel.training.events import Cancel, OnEvent
 
@@ -127,9 +130,10 @@ class BatchedExecutor:
             self.fallback.run(leftovers, ctx, on_record=on_record, on_event=on_event, cancel=cancel)
 
 
-# factory(n_jobs, device, n_tasks) -> an executor: n_jobs as the user asked (None: choose),
-# n_tasks the number of jobs it will be given (to size a pool no larger than the work).
-ExecutorFactory = Callable[[int | None, torch.device, int], Executor]
+# factory(n_jobs, device, n_tasks, settings) -> an executor: n_jobs as the user asked (None:
+# choose), n_tasks the number of jobs it will be given (to size a pool no larger than the work),
+# settings the bench's BenchSettings (what only some executors read: Ray's address), or None.
+ExecutorFactory = Callable[[int | None, torch.device, int, BenchSettings | None], Executor]
 
 _FACTORIES: dict[str, ExecutorFactory] = {}
 
@@ -139,16 +143,22 @@ def register_executor(name: str, factory: ExecutorFactory) -> None:
     _FACTORIES[name] = factory
 
 
-def _make_processes(n_jobs: int | None, device: torch.device, n_tasks: int) -> Executor:
+def _make_processes(
+    n_jobs: int | None, device: torch.device, n_tasks: int, settings: BenchSettings | None
+) -> Executor:
     workers = n_jobs or min(usable_cores(), max(n_tasks, 1))
     return ProcessExecutor(workers=workers)
 
 
-def _make_serial(n_jobs: int | None, device: torch.device, n_tasks: int) -> Executor:
+def _make_serial(
+    n_jobs: int | None, device: torch.device, n_tasks: int, settings: BenchSettings | None
+) -> Executor:
     return SerialExecutor()
 
 
-def _make_batched(n_jobs: int | None, device: torch.device, n_tasks: int) -> Executor:
+def _make_batched(
+    n_jobs: int | None, device: torch.device, n_tasks: int, settings: BenchSettings | None
+) -> Executor:
     fallback = auto_choice(device, n_tasks, batched_ok=False, n_jobs=n_jobs)
     return BatchedExecutor(make_executor(fallback, n_jobs=n_jobs, device=device, n_tasks=n_tasks))
 
@@ -156,6 +166,29 @@ def _make_batched(n_jobs: int | None, device: torch.device, n_tasks: int) -> Exe
 register_executor("serial", _make_serial)
 register_executor("processes", _make_processes)
 register_executor("batched", _make_batched)
+
+
+RAY_MISSING = "the ray executor needs Ray: pip install 'digitduel[ray]'"
+
+
+def _ray_factory() -> ExecutorFactory:
+    """digitduel.bench.ray_executor's factory; without Ray installed, a ConfigError (exit 2)."""
+    try:
+        from digitduel.bench.ray_executor import make_ray_executor
+    except ImportError as err:
+        if (err.name or "").split(".")[0] != "ray":
+            raise
+        raise ConfigError(RAY_MISSING) from None
+    return make_ray_executor
+
+
+def _make_ray(
+    n_jobs: int | None, device: torch.device, n_tasks: int, settings: BenchSettings | None
+) -> Executor:
+    return _ray_factory()(n_jobs, device, n_tasks, settings)
+
+
+register_executor("ray", _make_ray)
 
 
 def auto_choice(
@@ -175,19 +208,29 @@ def resolve_name(name: str, device: torch.device, n_tasks: int, n_jobs: int | No
 
 
 def make_executor(
-    name: str, *, n_jobs: int | None = None, device=None, n_tasks: int = 1
+    name: str,
+    *,
+    n_jobs: int | None = None,
+    device=None,
+    n_tasks: int = 1,
+    settings: BenchSettings | None = None,
 ) -> Executor:
-    """An executor by name ("auto" resolves to one of the others)."""
+    """An executor by name ("auto" resolves to one of the others); `settings` (BenchSettings)
+    carries what only some executors read (the ray executor's address and GPU share)."""
     device = torch.device(device or "cpu")
     name = resolve_name(name, device, n_tasks, n_jobs)
     if name not in _FACTORIES:
         known = ", ".join(["auto", *_FACTORIES])
         raise ConfigError(f"unknown executor {name!r} (known: {known})")
-    return _FACTORIES[name](n_jobs, device, n_tasks)
+    return _FACTORIES[name](n_jobs, device, n_tasks, settings)
 
 
 def prestart(name: str, *, n_jobs: int | None = None, device=None, n_tasks: int = 1) -> None:
     """Begin what the executor `name` would start slowly (the processes executor's forkserver
-    imports torch for 2-4 s), so it overlaps the caller's data loading."""
-    if resolve_name(name, torch.device(device or "cpu"), n_tasks, n_jobs) == "processes":
+    imports torch for 2-4 s), so it overlaps the caller's data loading. A missing Ray is
+    reported here, before any data is loaded."""
+    resolved = resolve_name(name, torch.device(device or "cpu"), n_tasks, n_jobs)
+    if resolved == "processes":
         start_server()
+    elif resolved == "ray":
+        _ray_factory()

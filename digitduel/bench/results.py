@@ -56,6 +56,8 @@ class RunRecord(_Model):
     device: str = "cpu"
     channels_last: bool = False
     error: str | None = None
+    host: str | None = None  # hostname of the machine it ran on (None: older files)
+    node: str | None = None  # the executor's node id (Ray), where one machine holds several
     epochs: list[EpochRecord] = Field(default_factory=list)
 
 

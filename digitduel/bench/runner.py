@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -91,7 +92,11 @@ def run_bench(
         mnist = _load_digits(plan, emit, on_download)
     journal, done, todo = open_journal(plan, jobs, out_path, resume)
     executor = make_executor(
-        plan.bench.executor, n_jobs=plan.bench.jobs, device=device, n_tasks=len(todo)
+        plan.bench.executor,
+        n_jobs=plan.bench.jobs,
+        device=device,
+        n_tasks=len(todo),
+        settings=plan.bench,
     )
     ctx = DataContext.from_mnist(
         mnist, plan.bench.n_pairs, str(device), _model_modules(plan), folds=plan.bench.folds
@@ -299,6 +304,8 @@ def to_record(job: Job, outcome: RunOutcome) -> RunRecord:
         device=outcome.device,
         channels_last=outcome.channels_last,
         error=outcome.error,
+        host=outcome.host or socket.gethostname(),
+        node=outcome.node,
         epochs=[EpochRecord(**{k: _finite(v) for k, v in vars(e).items()}) for e in outcome.epochs],
     )
 
