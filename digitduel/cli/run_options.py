@@ -1,7 +1,7 @@
 """The run options that `bench` and `tune` share, declared once, and the run they drive.
 
 `@with_run_options` adds the shared options (`--device`, `--data-dir`, `--offline`, `-o/--out`,
-`--resume`, `--executor`, `-j/--jobs`, `--json`) to a Typer command and hands them to it as
+`--resume`, `--executor`, `-j/--jobs`, `--ray-address`, `--gpus-per-job`, `--json`) to a Typer command and hands them to it as
 one `RunOptions`, so the two commands cannot drift apart in names, short flags or help.
 `parse_set` reads `--set KEY=VALUE` and `run_and_report` runs a plan with progress, then
 prints its table (or its summary JSON).
@@ -34,6 +34,8 @@ class RunOptions:
     resume: bool = False
     executor: str | None = None
     jobs: int | None = None
+    ray_address: str | None = None
+    gpus_per_job: float | None = None
     as_json: bool = False
 
     def check_resume(self, what: str) -> None:
@@ -44,7 +46,13 @@ class RunOptions:
 
     def bench_flags(self) -> dict[str, Any]:
         """The bench settings among the options (None: not given)."""
-        return {"device": self.device, "executor": self.executor, "jobs": self.jobs}
+        return {
+            "device": self.device,
+            "executor": self.executor,
+            "jobs": self.jobs,
+            "ray_address": self.ray_address,
+            "gpus_per_job": self.gpus_per_job,
+        }
 
     def data_source(self) -> dict[str, Any]:
         """The plan functions' `data_dir` (absolute: the results file records it) and
@@ -79,10 +87,21 @@ _DECLARED = {
         bool, typer.Option("--resume", help="Skip the runs the --out file's journal has.")
     ],
     "executor": Annotated[
-        str | None, typer.Option("--executor", help="auto, serial, processes or batched.")
+        str | None, typer.Option("--executor", help="auto, serial, processes, batched or ray.")
     ],
     "jobs": Annotated[
         int | None, typer.Option("--jobs", "-j", help="Worker processes (processes executor).")
+    ],
+    "ray_address": Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="ray executor: the cluster's HOST:PORT (default: $RAY_ADDRESS, else a local Ray).",
+        ),
+    ],
+    "gpus_per_job": Annotated[
+        float | None,
+        typer.Option("--gpus-per-job", help="ray executor on CUDA: GPU share per job (default 0.25)."),
     ],
     "as_json": Annotated[
         bool, typer.Option("--json", help="Print only the summary JSON on stdout.")
