@@ -252,11 +252,10 @@ def test_events_per_round_per_epoch_and_digit_accuracy():
     events = []
     jobs = [JobKey("bn", 4), JobKey("bn", 7)]
     pairs = [fake_pairs(30, 1), fake_pairs(30, 2)]
-    calls = []
     outcomes = train_batched(
-        BN_SPEC, settings, pairs, [1, 2], "cpu", lambda r, e: calls.append((r, e.epoch, e.epochs)),
-        jobs=jobs, on_event=events.append,
-    )  # fmt: skip
+        BN_SPEC, settings, pairs, [1, 2], "cpu", jobs=jobs, on_event=events.append
+    )
+    calls = [(jobs.index(e.job), e.epoch, e.epochs) for e in events if isinstance(e, EpochEnd)]
     assert sorted(calls) == [(r, e, 3) for r in (0, 1) for e in (1, 2, 3)]
     started = [e.job for e in events if isinstance(e, RunStarted)]
     ends = sorted((e.job.round, e.epoch) for e in events if isinstance(e, EpochEnd))
