@@ -99,7 +99,7 @@ def stacked(sets: Sequence[PairSet], dtype: torch.dtype | None = None) -> Split:
 
 @dataclass
 class _Epoch:
-    """An epoch's device-side accumulators; `read` is the one host read."""
+    """An epoch's device-side accumulators (float64 loss sum, hit counts, per round)."""
 
     loss_sum: torch.Tensor
     correct: torch.Tensor
