@@ -323,3 +323,10 @@ def test_real_models_with_dropout_off_match_sequential_runs(name):
         reference, acc = sequential_run(spec, settings, data, seed)
         assert max_state_diff(outcome.state, reference) < 1e-8
         assert outcome.test_accuracy == pytest.approx(acc, abs=1e-12)
+
+
+def test_rounds_of_different_sizes_are_refused_with_a_clear_error():
+    settings = TrainSettings(epochs=1, batch_size=10)
+    pairs = [fake_pairs(30, 1), fake_pairs(20, 2)]
+    with pytest.raises(ValueError, match="same number of train pairs"):
+        train_batched(BN_SPEC, settings, pairs, [1, 2])
