@@ -2,8 +2,8 @@
 
 Round r starts exactly where a serial run (`trainer.train_run`, seed r) starts: its model is
 created right after `torch.manual_seed(seed_r)`, and its batch order, "repair" pairs and
-augmentations come from its own `torch.Generator(device).manual_seed(seed_r)`, drawn in the
-same order as the serial loop draws them. The R models' parameters and buffers are then
+augmentations come from its own `torch.Generator(device).manual_seed(seed_r)`: both trainers
+hand their models to the one epoch driver, `digitduel.training.loop`. The R models' parameters and buffers are then
 stacked along a new leading dim (`torch.func.stack_module_state`) and one step runs all rounds:
 
     losses[r] = compute_loss(functional_call(model, (params[r], buffers[r]), x[r]), ...)
