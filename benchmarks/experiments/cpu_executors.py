@@ -14,7 +14,13 @@ Options (each timed end to end: worker start, data draw, warm-up, training, eval
   procs-batched-ev1000  as procs-batched, with the stack's evaluation chunk raised from 500 to
                     1000 pairs per round (idea (b): the whole test set of the stack in one pass)
   processes-noeval  processes with eval_every = epochs: what per-epoch evaluation costs
-Not a test; a prototype that reaches into digitduel's internals (EVAL_CHUNK), which the
+Measured 2026-11-26 10:43-11:05 UTC, 10 rounds x 5 epochs, load avg 11-18 on 2 cores (two
+repeats; repeat 1's processes run paid a cold forkserver): wall s, repeat 1 / repeat 2
+  processes 122.2 / 50.4; processes-noeval 59.4 / 54.2; batched-1proc 226.6 / 217.6;
+  procs-batched 146.2 / 143.8; procs-batched-ev1000 180.9 / 167.1
+i.e. in the warm repeat the vmap stack is 2.9x (procs-batched) and 4.3x (batched-1proc)
+SLOWER than processes: under vmap the convs and max_pool2d run in NCHW (see
+grouped_stack.py and profile_convnet.py). Not a test; a prototype that reaches into digitduel's internals (EVAL_CHUNK), which the
 implementation must turn into a real option.
 """
 

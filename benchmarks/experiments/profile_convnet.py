@@ -5,9 +5,14 @@
 
 serial: one trainer.train_run (what each worker of the processes executor does per round);
 batched: training.batched.train_batched over --rounds rounds. torch.profiler's CPU time is
-split into forward / backward / optimizer / evaluation / other by the user-visible
-phases marked with record_function (forward and optimizer by wrapping the model's and the
-optimiser's calls; evaluation = eval-mode forwards). Prints fractions of the run's wall.
+split into backward / optimizer / evaluation (wrapped in record_function ranges) and the
+rest (train forward, loss, batch indexing, Python). Prints fractions of the profiled CPU time
+and the top ops.
+
+Measured 10:45 UTC on a loaded 2-core machine (load avg 12-18), 2 rounds x 5 epochs, 1 thread:
+  serial : backward 37%, evaluation 24%, optimizer 3.5%, forward+rest 35%; max_pool2d 13%
+  batched: evaluation 34%, backward 27%, optimizer 1%, forward+rest 38%; max_pool2d (NCHW
+           under vmap) 33% self, and the run took 1.8x the serial one for the same rounds.
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ from torch.profiler import ProfilerActivity, profile, record_function
 MODEL = "sgd-convnet"
 
 
-def _mark_phases(trainer_mod):
-    """Wrap torch.optim.SGD.step and nn.Module.__call__ of the top model in named ranges."""
+def _mark_phases():
+    """Wrap torch.optim.SGD.step and Tensor.backward in named profiler ranges."""
     sgd_step = torch.optim.SGD.step
 
     def step(self, *a, **k):
@@ -62,14 +67,15 @@ def main() -> None:
     from digitduel.models.registry import get_spec
     from digitduel.training import batched, trainer
 
-    settings = plan_for_models([MODEL], train_overrides={"epochs": args.epochs}).contestants[0].settings
+    plan = plan_for_models([MODEL], train_overrides={"epochs": args.epochs})
+    settings = plan.contestants[0].settings
     spec = get_spec(MODEL)
     mnist = load_mnist(args.data_dir)
     seeds = [round_seeds(0, r) for r in range(args.rounds)]
     pairs = [draw_pairs(mnist, 1000, seed=d) for d, _ in seeds]
     trainer.warm_up(spec, torch.device("cpu"), settings.batch_size, True)
     batched.can_batch(spec, settings, "cpu")
-    _mark_phases(trainer)
+    _mark_phases()
     # evaluation: wrap the two evaluation entry points
     serial_eval, stack_eval = trainer._evaluate, batched._Stack.evaluate
 
