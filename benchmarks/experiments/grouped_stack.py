@@ -8,6 +8,10 @@ process, interleaved, medians of per-epoch times (train steps + one test evaluat
     python benchmarks/experiments/grouped_stack.py --data-dir ../shared/data/mnist \
         [--rounds 5] [--epochs 3] [--repeats 3]
 
+Measured 2026-11-26 ~11:00-11:10 UTC, 5 rounds, load avg 8-12 on 2 cores: serial/grouped
+per-epoch ratios 1.25, 1.10 (1 epoch) and 1.82, 0.82, 0.90 (2 epochs): median 1.10x, too
+noisy to call; test accuracy after 3 epochs 70.28 +- 7.19 % grouped, 69.18 +- 9.63 % serial.
+
 Why: the profile shows vmap's stack runs max_pool2d in NCHW, which on this CPU is ~9x
 slower than channels_last, so training.batched loses to serial runs on CPU.
 """
