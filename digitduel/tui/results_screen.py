@@ -93,7 +93,7 @@ class ResultsScreen(Screen):
         status = "running, or stopped" if r.status == "running" else r.status  # killed?
         state = f"{status}, {runs}/{planned} runs on {env.device} ({env.executor} x{env.jobs})"
         if self.resumable():
-            state += f"; r resumes the {planned - runs} missing"
+            state += "; r resumes it"
         return [
             FitLine(f"saved: {saved}", saved, id="saved"),
             FitLine(state, id="state"),
