@@ -16,6 +16,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from digitduel.numbers import middle_ellipsis
+
 
 class _PickDialog(ModalScreen[str | None]):
     DEFAULT_CSS = """
@@ -100,8 +102,10 @@ class OpenResultsDialog(_PickDialog):
             key=lambda p: p.stat().st_mtime,
             reverse=True,
         )
-        for path in files[:200]:
-            options.add_option(Option(str(path), id=str(path)))
+        # the dialog's width (90% of the screen, at most 100) less its frame and the list's
+        width = min(100, self.app.size.width * 9 // 10) - 8
+        for path in files[:200]:  # a long path shortened in its middle: folder and name stay
+            options.add_option(Option(middle_ellipsis(str(path), width), id=str(path)))
         if files:
             options.highlighted = 0
         else:
