@@ -1,8 +1,8 @@
 """The run options that `bench` and `tune` share, declared once, and the run they drive.
 
 `@with_run_options` adds the shared options (`--device`, `--data-dir`, `--offline`, `-o/--out`,
-`--resume`, `--executor`, `-j/--jobs`, `--json`) to a Typer command and hands them to it as
-one `RunOptions`, so the two commands cannot drift apart in names, short flags or help.
+`--resume`, `--force`, `--allow-mixed-executors`, `--executor`, `-j/--jobs`, `--json`) to a
+Typer command and hands them to it as one `RunOptions`, so the two commands cannot drift apart in names, short flags or help.
 `parse_set` reads `--set KEY=VALUE` and `run_and_report` runs a plan with progress, then
 prints its table (or its summary JSON).
 """
@@ -32,6 +32,8 @@ class RunOptions:
     offline: bool = False
     out: Path | None = None
     resume: bool = False
+    force: bool = False
+    allow_mixed_executors: bool = False
     executor: str | None = None
     jobs: int | None = None
     as_json: bool = False
@@ -77,6 +79,16 @@ _DECLARED = {
     ],
     "resume": Annotated[
         bool, typer.Option("--resume", help="Skip the runs the --out file's journal has.")
+    ],
+    "force": Annotated[
+        bool, typer.Option("--force", help="Replace an existing --out file and its journal.")
+    ],
+    "allow_mixed_executors": Annotated[
+        bool,
+        typer.Option(
+            "--allow-mixed-executors",
+            help="Let --resume add batched runs to per-run ones (serial, processes), or the reverse.",
+        ),
     ],
     "executor": Annotated[
         str | None, typer.Option("--executor", help="auto, serial, processes or batched.")
@@ -147,13 +159,17 @@ def run_and_report(plan: Any, run: RunOptions, extra: Callable | None = None) ->
 
     out = run.results_path(plan.name)
     console = make_console(stderr=run.as_json)
-    if not run.resume and journal_path(out).exists():
-        console.print(
-            f"note: starting over; {journal_path(out)} is replaced (use --resume to continue it)"
-        )
+    if run.force and not run.resume and (out.exists() or journal_path(out).exists()):
+        console.print(f"note: --force: {out} and its journal are replaced")
     with make_listener(console) as listener:
         result = run_bench(
-            plan, out, resume=run.resume, on_event=listener, on_download=listener.on_download
+            plan,
+            out,
+            resume=run.resume,
+            force=run.force,
+            allow_mixed_executors=run.allow_mixed_executors,
+            on_event=listener,
+            on_download=listener.on_download,
         )
     if not run.as_json:
         console.print(results_table(result))
