@@ -133,10 +133,10 @@ def load_journal(path: Path) -> JournalContents:
     header: dict[str, Any] | None = None
     runs: list[RunRecord] = []
     good_bytes = damaged = 0
-    for raw in data.splitlines(keepends=True):
-        if not raw.endswith(b"\n"):
-            break  # torn last line: the run was in flight
-        good_bytes += len(raw)
+    # Only "\n" ends a line (json.dumps escapes every other line break). After the last
+    # one: nothing, or a torn line (the run in flight when the bench was killed).
+    for raw in data.split(b"\n")[:-1]:
+        good_bytes += len(raw) + 1
         obj = _parse_line(raw)
         if header is None:
             if obj is None or obj.get("kind") != "header":
