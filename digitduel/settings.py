@@ -108,8 +108,12 @@ class BenchSettings(_Strict):
     """What a bench does as a whole: rounds, data, device, seed, executor."""
 
     rounds: int = Field(1, strict=True, ge=1, le=1000)
-    n_pairs: int = Field(1000, strict=True, ge=2, le=100_000, description="train pairs and test pairs per round")
-    seed: int = Field(0, strict=True, ge=0, le=2**31 - 1, description="base seed; round r derives its own")
+    n_pairs: int = Field(
+        1000, strict=True, ge=2, le=100_000, description="train pairs and test pairs per round"
+    )
+    seed: int = Field(
+        0, strict=True, ge=0, le=2**31 - 1, description="base seed; round r derives its own"
+    )
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
     executor: Literal["auto", "serial", "processes", "batched"] = "auto"
     jobs: int | None = Field(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -67,9 +66,13 @@ def toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf") if math.isinf(
-            value
-        ) else repr(value)
+        return (
+            "nan"
+            if math.isnan(value)
+            else ("inf" if value > 0 else "-inf")
+            if math.isinf(value)
+            else repr(value)
+        )
     if isinstance(value, list):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return json.dumps(value) if isinstance(value, str) else str(value)
@@ -83,7 +86,12 @@ def preset_text(settings_table: dict, models: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-MODELS = st.lists(st.sampled_from([TINY, TINY_DIGITS, TINY_MSE, "no-such-model"]), min_size=1, max_size=2, unique=True)
+MODELS = st.lists(
+    st.sampled_from([TINY, TINY_DIGITS, TINY_MSE, "no-such-model"]),
+    min_size=1,
+    max_size=2,
+    unique=True,
+)
 
 
 @st.composite
@@ -149,7 +157,9 @@ def test_bench_with_any_preset_exits_with_the_documented_code(tmp_path, case):
 def idx_files(draw):
     """IDX bytes: a header (valid or not) declaring a shape, a payload of the right length or
     not, gzipped or not, sometimes cut short after gzip."""
-    magic = draw(st.sampled_from([b"\x00\x00\x08", b"\x00\x00\x0d", b"\x00\x01\x08", b"\xff\x00\x08"]))
+    magic = draw(
+        st.sampled_from([b"\x00\x00\x08", b"\x00\x00\x0d", b"\x00\x01\x08", b"\xff\x00\x08"])
+    )
     shape = draw(st.lists(st.integers(0, 6), min_size=0, max_size=3))
     itemsize = 4 if magic[2] == 0x0D else 1
     size = int(np.prod(shape)) * itemsize if shape else itemsize
@@ -204,7 +214,9 @@ DAMAGE = st.one_of(
 
 @BOUNDED
 @given(
-    st.lists(st.one_of(RUN.map(lambda r: ("run", r)), DAMAGE.map(lambda d: ("bad", d))), max_size=12),
+    st.lists(
+        st.one_of(RUN.map(lambda r: ("run", r)), DAMAGE.map(lambda d: ("bad", d))), max_size=12
+    ),
     st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"")),
 )
 def test_a_damaged_journal_keeps_every_valid_run_and_counts_the_bad_lines(

@@ -191,9 +191,7 @@ def test_damaged_journal_lines_are_skipped_and_every_valid_run_kept(tmp_path):
     assert result.status == "finished" and len(result.runs) == 6
 
 
-def test_resume_through_the_cli_reads_a_damaged_journal_without_a_traceback(
-    tmp_path, digits_dir
-):
+def test_resume_through_the_cli_reads_a_damaged_journal_without_a_traceback(tmp_path, digits_dir):
     out = tmp_path / "r.json"
     assert cli(bench_args(digits_dir, out)).exit_code == 0
     jpath = journal_path(out)
@@ -312,5 +310,7 @@ def test_resume_refuses_to_mix_executor_families_unless_asked(tmp_path):
         bench(plan(rounds=2, executor="batched"), out, resume=True)
     assert err.value.code == 2 and "serial" in str(err.value) and "batched" in str(err.value)
     # processes and serial are one family (the same code, seeds and thread count)
-    mixed, _ = bench(plan(rounds=2, executor="batched"), out, resume=True, allow_mixed_executors=True)
+    mixed, _ = bench(
+        plan(rounds=2, executor="batched"), out, resume=True, allow_mixed_executors=True
+    )
     assert {(r.round, r.executor) for r in mixed.runs} == {(0, "serial"), (1, "batched")}

@@ -174,4 +174,3 @@ def test_the_row_holds(row, tmp_path, digits_dir, monkeypatch):
         assert all(str(code) in body for code in codes if code), (name, codes)
         return
     assert check(tmp_path, digits_dir, monkeypatch) in codes
-

@@ -24,8 +24,8 @@ from digitduel.bench.executors import Executor, make_executor, prestart, resolve
 from digitduel.bench.jobs import DataContext, Job
 from digitduel.bench.journal import Journal, JournalFull, first_difference, journal_path
 from digitduel.bench.outfile import claim_output
-from digitduel.bench.prechecks import check_data, check_executors
 from digitduel.bench.plan import BenchPlan, round_seeds
+from digitduel.bench.prechecks import check_data, check_executors
 from digitduel.bench.results import (
     BenchResult,
     DataInfo,
@@ -144,9 +144,7 @@ def _nobody_listens(event: object) -> None:
     pass
 
 
-def _load_digits(
-    plan: BenchPlan, emit: OnEvent, on_download: OnProgress | None
-) -> MnistData:
+def _load_digits(plan: BenchPlan, emit: OnEvent, on_download: OnProgress | None) -> MnistData:
     return load_mnist(
         plan.data_dir,
         offline=True if plan.offline else None,
@@ -326,9 +324,7 @@ def _execute(
     """Run the jobs; True when the bench was cancelled (`cancel`, a signal, Ctrl-C)."""
     try:
         with stop:
-            executor.run(
-                jobs, ctx, on_record=recorder.record, on_event=recorder.emit, cancel=stop
-            )
+            executor.run(jobs, ctx, on_record=recorder.record, on_event=recorder.emit, cancel=stop)
     except KeyboardInterrupt:
         return True
     return stop.is_set()
