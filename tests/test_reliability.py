@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ import torch
 from test_engine_fakes import TINY, TINY_DIGITS, synthetic_mnist
 from typer.testing import CliRunner
 
-from digitduel.bench.journal import JournalFull, journal_path, read_journal
+from digitduel.bench.journal import Journal, JournalFull, journal_path, read_journal
 from digitduel.bench.outfile import OutputLock, lock_path
 from digitduel.bench.plan import plan_for_models
 from digitduel.bench.results import load_results
@@ -169,6 +171,23 @@ def test_a_failed_refresh_warns_and_training_goes_on(tmp_path, monkeypatch):
     result, events = bench(plan(rounds=2), out, resume=True)
     assert result.status == "finished" and len(result.runs) == 4
     assert not [e for e in events if isinstance(e, RunStarted)]  # nothing trained again
+
+
+def test_no_room_for_even_the_journal_header_leaves_no_journal_behind(tmp_path):
+    """A disk already full at the start: one error, and no empty journal that a rerun
+    would have to be forced past. (A file-size limit in this process, for a moment.)"""
+    jpath = tmp_path / "r.journal.jsonl"
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (100, hard))
+    try:
+        with pytest.raises(JournalFull) as err:
+            Journal.start(jpath, plan())
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+    assert err.value.code == 1 and str(jpath) in str(err.value)
+    assert not jpath.exists()
 
 
 # -- 5. damaged journal lines ---------------------------------------------------------------

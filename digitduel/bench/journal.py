@@ -61,18 +61,24 @@ class Journal:
         except OSError as err:
             raise JournalFull(f"cannot create the journal {path}: {err.strerror}") from None
         journal = cls(path, fd)
-        journal._write(
-            {
-                "kind": "header",
-                "journal_version": JOURNAL_VERSION,
-                "name": plan.name,
-                "created": now_iso(),
-                "fingerprint": plan.fingerprint(),
-                "identity": plan.identity(),
-            }
-        )
-        for record in runs:
-            journal.append(record)
+        try:
+            journal._write(
+                {
+                    "kind": "header",
+                    "journal_version": JOURNAL_VERSION,
+                    "name": plan.name,
+                    "created": now_iso(),
+                    "fingerprint": plan.fingerprint(),
+                    "identity": plan.identity(),
+                }
+            )
+            for record in runs:
+                journal.append(record)
+        except JournalFull:
+            # No room even to start: leave no headless journal that a rerun would refuse.
+            journal.close()
+            path.unlink(missing_ok=True)
+            raise
         return journal
 
     @classmethod
