@@ -6,6 +6,11 @@ only the (contestant, round) pairs it lacks. Ctrl-C (KeyboardInterrupt) or `canc
 stops the executor, keeps every finished run and still writes the results JSON, with status
 "cancelled". Runs that failed (an exception, a dead worker) are recorded, and rerun by a
 later `--resume`; diverged runs are a result and are kept.
+
+Before anything trains, the output is claimed (digitduel.bench.outfile: one bench per
+results file, never a silent replace) and the data checked (digitduel.bench.prechecks). A
+full disk is a warning while only the results file's refresh fails, and a clean stop (one
+line, exit 1, resumable) once a finished run cannot be journaled.
 """
 
 from __future__ import annotations
@@ -111,7 +116,18 @@ def run_bench(
             journal.close()
 
 
-def _run_jobs(plan, out_path, jobs, todo, done, journal, device, mnist, emit, cancel):
+def _run_jobs(
+    plan: BenchPlan,
+    out_path: Path,
+    jobs: list[Job],
+    todo: list[Job],
+    done: list[RunRecord],
+    journal: Journal,
+    device: torch.device,
+    mnist: MnistData,
+    emit: OnEvent,
+    cancel: Cancel | None,
+) -> BenchResult:
     """The bench proper, once its output, data and journal are in hand."""
     executor = make_executor(
         plan.bench.executor, n_jobs=plan.bench.jobs, device=device, n_tasks=len(todo)
