@@ -108,12 +108,26 @@ def load_preset(name_or_path: str) -> Preset:
     if name_or_path.endswith(".toml") or path.exists():
         if not path.is_file():
             raise ConfigError(f"preset file {name_or_path} not found")
-        return parse_preset(path.read_text(encoding="utf-8"), where=str(name_or_path))
+        return parse_preset(_read_text(path, name_or_path), where=str(name_or_path))
     resource = builtin_dir() / f"{name_or_path}.toml"
     if not resource.is_file():
         known = ", ".join(builtin_names()) or "none"
         raise ConfigError(f"unknown preset {name_or_path!r} (known: {known})")
     return parse_preset(resource.read_text(encoding="utf-8"), where=f"presets/{name_or_path}.toml")
+
+
+def _read_text(path: Path, where: str) -> str:
+    """A preset file's text; unreadable or non-UTF-8 bytes are one line naming the file."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise ConfigError(f"{where}: cannot read ({err.strerror or err})") from None
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{where}: not UTF-8 text (byte 0x{err.object[err.start]:02x} on line {line}); "
+            "save the preset as UTF-8"
+        ) from None
 
 
 def plan_from_preset(

@@ -1,8 +1,9 @@
 """The run options that `bench` and `tune` share, declared once, and the run they drive.
 
 `@with_run_options` adds the shared options (`--device`, `--data-dir`, `--offline`, `-o/--out`,
-`--resume`, `--executor`, `-j/--jobs`, `--ray-address`, `--gpus-per-job`, `--json`) to a Typer command and hands them to it as
-one `RunOptions`, so the two commands cannot drift apart in names, short flags or help.
+`--resume`, `--force`, `--allow-mixed-executors`, `--executor`, `-j/--jobs`, `--ray-address`,
+`--gpus-per-job`, `--json`) to a Typer command and hands them to it as one `RunOptions`, so the
+commands cannot drift apart in names, short flags or help.
 `parse_set` reads `--set KEY=VALUE` and `run_and_report` runs a plan with progress, then
 prints its table (or its summary JSON).
 """
@@ -32,6 +33,8 @@ class RunOptions:
     offline: bool = False
     out: Path | None = None
     resume: bool = False
+    force: bool = False
+    allow_mixed_executors: bool = False
     executor: str | None = None
     jobs: int | None = None
     ray_address: str | None = None
@@ -85,6 +88,16 @@ _DECLARED = {
     ],
     "resume": Annotated[
         bool, typer.Option("--resume", help="Skip the runs the --out file's journal has.")
+    ],
+    "force": Annotated[
+        bool, typer.Option("--force", help="Replace an existing --out file and its journal.")
+    ],
+    "allow_mixed_executors": Annotated[
+        bool,
+        typer.Option(
+            "--allow-mixed-executors",
+            help="Let --resume add batched runs to per-run ones (serial, processes), or the reverse.",
+        ),
     ],
     "executor": Annotated[
         str | None, typer.Option("--executor", help="auto, serial, processes, batched or ray.")
@@ -166,13 +179,17 @@ def run_and_report(plan: Any, run: RunOptions, extra: Callable | None = None) ->
 
     out = run.results_path(plan.name)
     console = make_console(stderr=run.as_json)
-    if not run.resume and journal_path(out).exists():
-        console.print(
-            f"note: starting over; {journal_path(out)} is replaced (use --resume to continue it)"
-        )
+    if run.force and not run.resume and (out.exists() or journal_path(out).exists()):
+        console.print(f"note: --force: {out} and its journal are replaced")
     with make_listener(console) as listener:
         result = run_bench(
-            plan, out, resume=run.resume, on_event=listener, on_download=listener.on_download
+            plan,
+            out,
+            resume=run.resume,
+            force=run.force,
+            allow_mixed_executors=run.allow_mixed_executors,
+            on_event=listener,
+            on_download=listener.on_download,
         )
     if not run.as_json:
         console.print(results_table(result))
