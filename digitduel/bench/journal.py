@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from digitduel.bench.plan import BenchPlan
+from digitduel.bench.provenance import check_unchanged, plan_provenance
 from digitduel.bench.results import RunRecord, now_iso
 from digitduel.errors import ConfigError, DigitduelError
 
@@ -40,16 +41,18 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
         fh = open(path, "w", encoding="utf-8")  # noqa: SIM115 - held open for appends
         journal = cls(path, fh)
-        journal._write(
-            {
-                "kind": "header",
-                "journal_version": JOURNAL_VERSION,
-                "name": plan.name,
-                "created": now_iso(),
-                "fingerprint": plan.fingerprint(),
-                "identity": plan.identity(),
-            }
-        )
+        header = {
+            "kind": "header",
+            "journal_version": JOURNAL_VERSION,
+            "name": plan.name,
+            "created": now_iso(),
+            "fingerprint": plan.fingerprint(),
+            "identity": plan.identity(),
+        }
+        models = plan_provenance(plan)
+        if models:  # user models: `resume` refuses one whose source file changed since
+            header["models"] = {n: p.model_dump(mode="json") for n, p in models.items()}
+        journal._write(header)
         return journal
 
     @classmethod
@@ -66,6 +69,7 @@ class Journal:
                 f"({_first_difference(header.get('identity'), plan.identity())}); "
                 "rerun without --resume or choose another --out"
             )
+        check_unchanged(header.get("models"), plan_provenance(plan), f"the journal {path}")
         fh = open(path, "r+", encoding="utf-8")  # noqa: SIM115
         fh.truncate(good_bytes)  # drop a torn last line so the next append starts clean
         fh.seek(good_bytes)

@@ -23,6 +23,7 @@ from digitduel.bench.executors import Executor, make_executor, prestart
 from digitduel.bench.jobs import DataContext, Job
 from digitduel.bench.journal import Journal, journal_path
 from digitduel.bench.plan import BenchPlan, round_seeds
+from digitduel.bench.provenance import plan_origins, plan_provenance
 from digitduel.bench.results import (
     BenchResult,
     DataInfo,
@@ -94,7 +95,8 @@ def run_bench(
         plan.bench.executor, n_jobs=plan.bench.jobs, device=device, n_tasks=len(todo)
     )
     ctx = DataContext.from_mnist(
-        mnist, plan.bench.n_pairs, str(device), _model_modules(plan), folds=plan.bench.folds
+        mnist, plan.bench.n_pairs, str(device), _model_modules(plan), folds=plan.bench.folds,
+        model_origins=plan_origins(plan),
     )
     result = result_header(plan, mnist, device, executor)
     recorder = Recorder(plan, result, out_path, journal, emit, runs=done)
@@ -134,8 +136,11 @@ def _load_digits(
 
 
 def _model_modules(plan: BenchPlan) -> list[str]:
-    """The modules defining the contestants' models, for worker processes to import."""
-    return sorted({get_spec(c.model).factory.__module__ for c in plan.contestants})
+    """The modules defining the contestants' models, for worker processes to import. User
+    models are not among them: their modules exist only once their files are loaded, which
+    workers do from the context's `model_origins`."""
+    specs = [get_spec(c.model) for c in plan.contestants]
+    return sorted({s.factory.__module__ for s in specs if s.origin is None})
 
 
 def open_journal(
@@ -176,6 +181,7 @@ def result_header(
         ),
         bench=plan.bench,
         contestants=plan.contestants,
+        models=plan_provenance(plan),
         report=plan.report,
         report_source=plan.report_source,
     )

@@ -57,6 +57,7 @@ __all__ = [
     "load_source",
     "load_user_models",
     "parse_source",
+    "model_names",
     "register",
     "sources_from_env",
     "user_specs",
@@ -304,6 +305,22 @@ def load_user_models(sources: Iterable[str | ModelSource] = (), *,
     if entry_points:
         load_entry_points()
     return user_specs()
+
+
+def is_reference(text: str) -> bool:
+    """Whether a `--model` value names user code (`PATH.py[:Name]`, `module:attr`) rather
+    than a registered model: registry names never hold ':' nor end in '.py'."""
+    return ":" in text or text.endswith(".py")
+
+
+def model_names(models: Iterable[str]) -> list[str]:
+    """`--model` values as registered names: a reference is loaded and stands for the
+    model(s) it registers (`-m labnets.models:Net`, `-m my_nets.py`)."""
+    names: list[str] = []
+    for text in models:
+        found = [s.name for s in load_source(text)] if is_reference(text) else [text]
+        names += [n for n in found if n not in names or not is_reference(text)]
+    return names
 
 
 def load_origins(origins: Iterable[ModelOrigin | None]) -> None:
