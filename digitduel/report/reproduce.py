@@ -189,6 +189,9 @@ class AgainstBest:
     best: str  # the report row with the highest published mean, among those we ran
     test: TestResult
 
+    def to_dict(self) -> dict[str, Any]:
+        return _json_safe({"label": self.label, "best": self.best, **asdict(self.test)})
+
 
 def against_best(result: Any) -> list[AgainstBest]:
     """Every contestant without a report number, tested against the report's best row."""
