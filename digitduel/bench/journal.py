@@ -63,13 +63,14 @@ class Journal:
         if not path.exists():
             return cls.start(path, plan), []
         header, runs, good_bytes = read_journal(path)
+        # First: an edited model file may also change its recipe, and this says which file.
+        check_unchanged(header.get("models"), plan_provenance(plan), f"the journal {path}")
         if header.get("fingerprint") != plan.fingerprint():
             raise ConfigError(
                 f"{path} was written by a bench with different settings "
                 f"({_first_difference(header.get('identity'), plan.identity())}); "
                 "rerun without --resume or choose another --out"
             )
-        check_unchanged(header.get("models"), plan_provenance(plan), f"the journal {path}")
         fh = open(path, "r+", encoding="utf-8")  # noqa: SIM115
         fh.truncate(good_bytes)  # drop a torn last line so the next append starts clean
         fh.seek(good_bytes)
