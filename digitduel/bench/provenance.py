@@ -105,3 +105,22 @@ def check_unchanged(recorded: dict[str, Any] | None, now: dict[str, ModelProvena
                     f"--resume: model {name!r}: {_short_path(f.path)} changed since {where} "
                     "began (its SHA-256 differs); rerun without --resume or choose another --out"
                 )
+
+
+def origin_lines(result: Any) -> list[str]:
+    """For `show`: where each contestant's model came from, the user's file or package with
+    the SHA-256 the results file recorded, then the built-ins in one line (none at all when
+    every model is built-in: the environment line names the digitduel version)."""
+    models = result.models or {}
+    if not models:
+        return []
+    lines = []
+    names = list(dict.fromkeys(c.model for c in result.contestants))
+    for name in [n for n in names if n in models]:
+        p = models[name]
+        digests = ", ".join(f"sha256 {f.sha256[:12]}" for f in p.files)
+        lines.append(f"{name}: user model from {p.where()}" + (f" ({digests})" if digests else ""))
+    built_in = [n for n in names if n not in models]
+    if built_in:
+        lines.append(f"{', '.join(built_in)}: built-in (digitduel {result.environment.digitduel})")
+    return lines

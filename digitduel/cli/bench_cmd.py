@@ -101,23 +101,74 @@ def show(
         f"torch {env.torch}, digitduel {env.digitduel}; data: {result.data.description}",
         style="dim",
     )
-    for line in origin_lines(result):
+    from digitduel.bench.provenance import origin_lines
+
+    for line in origin_lines(result):  # where each user model came from (file, SHA-256)
         console.print(line, style="dim", highlight=False)
 
 
-def origin_lines(result) -> list[str]:
-    """Where each contestant's model came from: the user's file or package with the SHA-256
-    of its source as the results file recorded it; the built-ins in one line."""
-    models = result.models or {}
-    if not models:
-        return []  # all built-in: the line above names the digitduel version
-    lines = []
-    names = list(dict.fromkeys(c.model for c in result.contestants))
-    for name in [n for n in names if n in models]:
-        p = models[name]
-        digests = ", ".join(f"sha256 {f.sha256[:12]}" for f in p.files)
-        lines.append(f"{name}: user model from {p.where()}" + (f" ({digests})" if digests else ""))
-    built_in = [n for n in names if n not in models]
-    if built_in:
-        lines.append(f"{', '.join(built_in)}: built-in (digitduel {result.environment.digitduel})")
-    return lines
+@app.command()
+def compare(
+    a: Path = typer.Argument(..., help="A results file."),
+    b: Path | None = typer.Argument(
+        None, help="A second results file: the same contestants, file against file."
+    ),
+    contestant: list[str] | None = typer.Option(
+        None,
+        "--contestant",
+        "-c",
+        help="With one file: compare these (repeatable; the first is the reference). "
+        "Default: every contestant against the best.",
+        show_default=False,
+    ),
+) -> None:
+    """Is B really better than A? Two files side by side, or the contestants of one file
+    against each other, with a t-test per pair: paired over rounds that drew the same pairs
+    (within one bench, or two benches with the same seed and data), Welch's otherwise."""
+    from digitduel.bench.results import load_results
+    from digitduel.report.tables import compare_table, within_table
+
+    first = load_results(a)
+    if b is not None:
+        if contestant:
+            raise ConfigError("--contestant is for one file; with two, labels are matched")
+        make_console().print(compare_table(first, load_results(b), str(a), str(b)))
+        return
+    known = [s.label for s in first.summary]
+    unknown = [c for c in contestant or [] if c not in known]
+    if unknown:
+        raise ConfigError(f"{a} has no contestant {unknown[0]!r} (it has: {', '.join(known)})")
+    if contestant is not None and len(contestant) == 1:
+        raise ConfigError("name two contestants or more with --contestant, or none")
+    finished = [s.label for s in first.summary if s.test_mean is not None]
+    if not finished:
+        raise ConfigError(f"{a} has no finished run to compare")
+    idle = [c for c in contestant or [] if c not in finished]
+    if idle:
+        raise ConfigError(f"{a} has no finished run of {idle[0]!r} to compare")
+    make_console().print(within_table(first, contestant or None, a.name))
+
+
+@app.command()
+def presets(
+    as_json: bool = typer.Option(False, "--json", help="Print the presets as JSON."),
+) -> None:
+    """List the built-in presets (one per report, plus `quick`)."""
+    from digitduel.bench.presets import list_presets
+    from digitduel.report.tables import presets_table
+
+    found = list_presets()
+    if as_json:
+        doc = [
+            {
+                "name": p.name,
+                "description": p.description,
+                "settings": {**p.train, **p.bench},
+                "contestants": [{"label": c.get("label", c["model"]), **c} for c in p.contestants],
+                "report_source": p.report_source,
+            }
+            for p in found
+        ]
+        typer.echo(json.dumps(doc, indent=1))
+        return
+    make_console().print(presets_table(found))
