@@ -77,7 +77,9 @@ def bench(
         plan = plan_for_all(**common)
     else:
         plan = plan_for_models(list(model), **common)
-    run_and_report(plan, run)
+    from digitduel.cli.user_verdict import user_verdict
+
+    run_and_report(plan, run, extra=user_verdict)  # user models: the paired verdict too
 
 
 @app.command()
