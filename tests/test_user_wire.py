@@ -236,3 +236,14 @@ def test_name_gives_a_plain_class_its_registry_name(tmp_path):
     result = runner.invoke(app, ["bench", "--model-file", f"{path}:WireNet", "--name", "mine"])
     assert result.exit_code == 2  # no --model: the usual usage line, after the file loaded
     assert get_spec("mine").origin.source.attr == "WireNet"
+
+
+def test_bench_takes_a_module_attr_reference_as_a_model(tmp_path, monkeypatch):
+    (tmp_path / "wire_module.py").write_text(USER_NET)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    plan = _plan(["wire_module:WireNet", TINY], "serial", rounds=1)
+    assert [c.model for c in plan.contestants] == ["wire-net", TINY]
+    assert get_spec("wire-net").origin.kind == "module"
+    result = _bench(plan, tmp_path / "r.json")
+    assert [r.status for r in result.runs] == ["ok", "ok"]
+    assert result.models["wire-net"].source == "wire_module"
