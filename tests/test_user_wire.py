@@ -247,3 +247,16 @@ def test_bench_takes_a_module_attr_reference_as_a_model(tmp_path, monkeypatch):
     result = _bench(plan, tmp_path / "r.json")
     assert [r.status for r in result.runs] == ["ok", "ok"]
     assert result.models["wire-net"].source == "wire_module"
+
+
+def test_tune_prints_a_bench_command_that_loads_the_users_file_again(user_file, tmp_path):
+    from digitduel.models.user import model_file_flags, parse_source
+
+    load_source(str(user_file))
+    assert model_file_flags("wire-net") == f"--model-file {user_file}"
+    plain = tmp_path / "plain.py"
+    plain.write_text(USER_NET.replace('@register("wire-net", recipe={"epochs": 1, '
+                                      '"batch_size": 20})\n', ""))
+    load_source(parse_source(f"{plain}:WireNet", "mine"))
+    assert model_file_flags("mine") == f"--model-file {plain}:WireNet --name mine"
+    assert model_file_flags(TINY) == ""
