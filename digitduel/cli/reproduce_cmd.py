@@ -115,9 +115,9 @@ def reproduce(
     consistent when p >= 0.05, otherwise better or worse.
     """
     from digitduel.report.reproduce import (
-        format_markdown,
         against_best,
         format_against_best,
+        format_markdown,
         format_text,
         replace_doc_block,
         reproduction_from_results,
