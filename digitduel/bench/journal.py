@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from digitduel.bench.plan import BenchPlan
+from digitduel.bench.provenance import check_unchanged, plan_provenance
 from digitduel.bench.results import RunRecord, now_iso
 from digitduel.errors import ConfigError, DigitduelError
 
@@ -61,17 +62,19 @@ class Journal:
         except OSError as err:
             raise JournalFull(f"cannot create the journal {path}: {err.strerror}") from None
         journal = cls(path, fd)
+        header = {
+            "kind": "header",
+            "journal_version": JOURNAL_VERSION,
+            "name": plan.name,
+            "created": now_iso(),
+            "fingerprint": plan.fingerprint(),
+            "identity": plan.identity(),
+        }
+        models = plan_provenance(plan)
+        if models:  # user models: `resume` refuses one whose source file changed since
+            header["models"] = {n: p.model_dump(mode="json") for n, p in models.items()}
         try:
-            journal._write(
-                {
-                    "kind": "header",
-                    "journal_version": JOURNAL_VERSION,
-                    "name": plan.name,
-                    "created": now_iso(),
-                    "fingerprint": plan.fingerprint(),
-                    "identity": plan.identity(),
-                }
-            )
+            journal._write(header)
             for record in runs:
                 journal.append(record)
         except JournalFull:
@@ -87,6 +90,9 @@ class Journal:
         lines were damaged)."""
         path = Path(path)
         contents = load_journal(path)
+        # First: an edited model file may also change its recipe, and this says which file.
+        models = contents.header.get("models")
+        check_unchanged(models, plan_provenance(plan), f"the journal {path}")
         if contents.header.get("fingerprint") != plan.fingerprint():
             raise ConfigError(
                 f"{path} was written by a bench with different settings "

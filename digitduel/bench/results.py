@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from digitduel.bench.plan import BenchPlan, Contestant, ReportRow
+from digitduel.bench.provenance import ModelProvenance
 from digitduel.errors import DigitduelError
 from digitduel.numbers import mean_std
 from digitduel.settings import BenchSettings, first_error
@@ -114,6 +115,9 @@ class BenchResult(_Model):
     data: DataInfo
     bench: BenchSettings
     contestants: list[Contestant]
+    # User models (by registered name): file or distribution, SHA-256 of the sources. Absent
+    # from files written before it existed, and when every contestant is a built-in.
+    models: dict[str, ModelProvenance] | None = None
     report: dict[str, ReportRow] | None = None
     report_source: str | None = None
     runs: list[RunRecord] = Field(default_factory=list)

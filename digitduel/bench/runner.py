@@ -32,6 +32,7 @@ from digitduel.bench.journal import Journal, JournalFull, first_difference, jour
 from digitduel.bench.outfile import claim_output
 from digitduel.bench.plan import BenchPlan, round_seeds
 from digitduel.bench.prechecks import check_data, check_executors
+from digitduel.bench.provenance import plan_origins, plan_provenance
 from digitduel.bench.results import (
     BenchResult,
     DataInfo,
@@ -138,7 +139,8 @@ def _run_jobs(
         settings=plan.bench,
     )
     ctx = DataContext.from_mnist(
-        mnist, plan.bench.n_pairs, str(device), _model_modules(plan), folds=plan.bench.folds
+        mnist, plan.bench.n_pairs, str(device), _model_modules(plan), folds=plan.bench.folds,
+        model_origins=plan_origins(plan),
     )
     result = result_header(plan, mnist, device, executor)
     stop = _CtrlC(cancel)
@@ -175,8 +177,11 @@ def _load_digits(plan: BenchPlan, emit: OnEvent, on_download: OnProgress | None)
 
 
 def _model_modules(plan: BenchPlan) -> list[str]:
-    """The modules defining the contestants' models, for worker processes to import."""
-    return sorted({get_spec(c.model).factory.__module__ for c in plan.contestants})
+    """The modules defining the contestants' models, for worker processes to import. User
+    models are not among them: their modules exist only once their files are loaded, which
+    workers do from the context's `model_origins`."""
+    specs = [get_spec(c.model) for c in plan.contestants]
+    return sorted({s.factory.__module__ for s in specs if s.origin is None})
 
 
 def open_journal(
@@ -246,6 +251,7 @@ def result_header(
         ),
         bench=plan.bench,
         contestants=plan.contestants,
+        models=plan_provenance(plan),
         report=plan.report,
         report_source=plan.report_source,
     )
