@@ -11,16 +11,14 @@ later `--resume`; diverged runs are a result and are kept.
 from __future__ import annotations
 
 import math
-import signal
 import socket
-import threading
 import time
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
-from digitduel.bench.executors import Executor, make_executor, prestart
+from digitduel.bench.executors import Executor, make_executor, prestart, run_jobs
 from digitduel.bench.jobs import DataContext, Job
 from digitduel.bench.journal import Journal, journal_path
 from digitduel.bench.plan import BenchPlan, round_seeds
@@ -35,6 +33,7 @@ from digitduel.bench.results import (
     save_results,
     summarise,
 )
+from digitduel.bench.signals import CancelOnSignal
 from digitduel.data import MnistData, load_mnist
 from digitduel.data.download import OnProgress
 from digitduel.models.registry import get_spec
@@ -114,11 +113,12 @@ def run_bench(
     )
     if resume and len(todo) < len(jobs):
         emit(Note(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} runs already finished"))
+    cancelled = True  # what the file says if the executor fails: its finished runs, resumable
     try:
         cancelled = _execute(executor, todo, ctx, recorder, emit, cancel)
     finally:
         journal.close()
-    recorder.finish("cancelled" if cancelled else "finished")
+        recorder.finish("cancelled" if cancelled else "finished")
     emit(BenchEnded(status=result.status, results_path=str(out_path)))
     return result
 
@@ -240,51 +240,13 @@ def _execute(
     cancel: Cancel | None,
 ) -> bool:
     """Run the jobs; True when the bench was cancelled (`cancel`, a signal, Ctrl-C)."""
-    stop = _CtrlC(cancel)
+    stop = CancelOnSignal(cancel)
     try:
         with stop:
-            executor.run(jobs, ctx, on_record=recorder.record, on_event=emit, cancel=stop)
+            run_jobs(executor, jobs, ctx, on_record=recorder.record, on_event=emit, cancel=stop)
     except KeyboardInterrupt:
         return True
     return stop.is_set()
-
-
-class _CtrlC:
-    """The cancel flag the executor polls: the caller's `cancel`, or a first Ctrl-C.
-
-    On the main thread, a first SIGINT only sets the flag, so the run in flight stops at its
-    next batch and nothing half-written can happen; a second one raises KeyboardInterrupt
-    as usual (for a user who really wants out now). SIGTERM (`kill`, `timeout`, a batch
-    scheduler) and SIGHUP (a dropped SSH session) are treated the same way, so the worker
-    processes are stopped and the results file is written instead of being orphaned."""
-
-    SIGNALS = tuple(
-        getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
-    )
-
-    def __init__(self, cancel: Cancel | None):
-        self.cancel = cancel
-        self.pressed = threading.Event()
-        self._previous: dict[int, Any] = {}
-
-    def is_set(self) -> bool:
-        return self.pressed.is_set() or (self.cancel is not None and self.cancel.is_set())
-
-    def _on_signal(self, signum, frame) -> None:
-        if self.pressed.is_set():
-            raise KeyboardInterrupt
-        self.pressed.set()
-
-    def __enter__(self) -> _CtrlC:
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._on_signal)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
-        self._previous.clear()
 
 
 def to_record(job: Job, outcome: RunOutcome) -> RunRecord:
