@@ -18,11 +18,16 @@ from pathlib import Path
 
 import pytest
 from test_cli_bench_subprocess import CLI_WITH_FAKES, _env
-from test_engine_fakes import TINY, TINY_DIGITS, TINY_MSE
+from test_engine_fakes import TINY, TINY_DIGITS, TINY_MSE, synthetic_mnist
 
+from digitduel.bench import executors
+from digitduel.bench.jobs import run_job
 from digitduel.bench.journal import journal_path, read_journal
+from digitduel.bench.plan import plan_for_models
 from digitduel.bench.results import load_results
+from digitduel.bench.runner import run_bench
 from digitduel.data.embedded import EMBEDDED_DIR
+from digitduel.errors import DigitduelError
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/stat").exists() or sys.platform != "linux", reason="needs Linux /proc"
@@ -238,3 +243,32 @@ def test_workers_that_never_start_are_one_line_and_the_results_file_is_written(t
     result = load_results(out)  # written, and --resume can go on from it
     assert result.status == "cancelled" and result.runs == []
     assert journal_path(out).exists()
+
+
+class BreaksAfterOneRun:
+    """An executor plug-in whose machinery fails mid-bench (a lost cluster connection, say):
+    it records one run, then raises an error that is not the user's to fix."""
+
+    name, jobs, threads = "test-breaks", 1, 1
+
+    def run(self, jobs, ctx, *, on_record, on_event, cancel):
+        on_record(jobs[0], run_job(jobs[0], ctx, on_event, cancel))
+        raise ConnectionResetError("connection to the cluster lost")
+
+
+def test_an_executor_error_is_one_line_and_the_finished_runs_are_written(tmp_path, monkeypatch):
+    # the settings name only the built-in executors: this one stands in for "serial"
+    monkeypatch.setitem(executors._FACTORIES, "serial", lambda *a: BreaksAfterOneRun())
+    plan = plan_for_models(
+        [TINY, TINY_DIGITS],
+        train_overrides={"epochs": 1},
+        bench_overrides={"rounds": 2, "n_pairs": 50, "executor": "serial"},
+    )
+    out = tmp_path / "r.json"
+    with pytest.raises(DigitduelError) as caught:
+        run_bench(plan, out, mnist=synthetic_mnist())
+    message = str(caught.value)
+    assert "\n" not in message and caught.value.code == 1
+    assert "ConnectionResetError: connection to the cluster lost" in message
+    result = load_results(out)
+    assert result.status == "cancelled" and [(r.model, r.round) for r in result.runs] == [(TINY, 0)]
