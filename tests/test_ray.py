@@ -198,3 +198,49 @@ def test_without_ray_the_ray_executor_is_one_line_and_exit_2(tmp_path):
     )  # fmt: skip
     assert run.returncode == 2
     assert run.stderr.strip() == "error: the ray executor needs Ray: pip install 'digitduel[ray]'"
+
+
+SHIPPED_NET = '''
+import os, pathlib
+import torch
+from torch import nn
+from digitduel import register
+
+# Each process that loads this file says from where: the test reads these traces.
+pathlib.Path({trace!r}, str(os.getpid())).write_text(__file__)
+
+
+@register("shipped-net")
+class ShippedNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2 * 14 * 14, 2)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+'''
+
+
+def test_a_user_model_file_reaches_the_workers_by_content(cluster, tmp_path):
+    from digitduel.models.user import forget_user_models, load_source
+
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    model_file = tmp_path / "lab" / "shipped_net.py"
+    model_file.parent.mkdir()
+    model_file.write_text(SHIPPED_NET.format(trace=str(trace)))
+    load_source(str(model_file))
+    try:
+        result = run_bench(_plan(["shipped-net"], rounds=2, epochs=1), tmp_path / "r.json",
+                           mnist=MNIST)
+    finally:
+        forget_user_models()
+    assert [(r.model, r.status) for r in result.runs] == [("shipped-net", "ok")] * 2
+    loaded_from = {int(p.name): p.read_text() for p in trace.iterdir()}
+    assert loaded_from.pop(os.getpid()) == str(model_file)  # the driver: the user's file
+    # Every worker that ran a round loaded the shipped bytes from its own private folder,
+    # never the driver's path.
+    assert loaded_from and all(
+        Path(path).name == "shipped_net.py" and Path(path).parent.parent.name.startswith(
+            "digitduel-models-") for path in loaded_from.values()
+    ), loaded_from

@@ -9,7 +9,8 @@ thread, like the processes executor's workers. On CUDA, one task per contestant:
 as one stacked model through the batched trainer, asking for a fraction of a GPU
 (`gpus_per_job`, DEFAULT_GPUS_PER_JOB) so that several small contestants share one GPU.
 
-The digits go to the object store once (`ray.put`), and every task draws its round's pairs
+The digits and the user's model files (by content: digitduel.bench.ray_models) go to the
+object store once (`ray.put`), and every task draws its round's pairs
 from its seeds exactly as `run_job` does locally, so the figures are the processes
 executor's. Per-epoch events stream back through a channel actor while tasks run; a cancel
 stops tasks not yet started (`ray.cancel`) and running ones within a batch or two (they
@@ -31,6 +32,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayError, RayTaskError, TaskCancelledError
 
 from digitduel.bench.jobs import failed_outcome
+from digitduel.bench.ray_models import model_files
 from digitduel.bench.ray_tasks import Channel, run_group, run_one
 from digitduel.errors import DigitduelError
 from digitduel.training.device import usable_cores
@@ -150,8 +152,11 @@ class RayExecutor:
             on_event(Note(self.cluster.describe()))
         if not jobs:
             return
+        # The digits, and the user's model files by content (digitduel.bench.ray_models):
+        # in the object store once per bench, whatever the number of tasks.
+        files = model_files(job.contestant.model for job in jobs)
+        ctx_box = [ray.put(ctx)] + ([ray.put(files)] if files else [])
         channel = Channel.remote()
-        ctx_box = [ray.put(ctx)]
         tasks = self._submit(jobs, ctx_box, channel)
         try:
             _drive(tasks, channel, on_record, on_event, cancel)
