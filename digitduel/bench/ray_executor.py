@@ -33,6 +33,7 @@ from ray.exceptions import GetTimeoutError, RayError, RayTaskError, TaskCancelle
 
 from digitduel.bench.jobs import failed_outcome
 from digitduel.bench.ray_models import model_files
+from digitduel.bench.ray_reaper import start_watchdog, sweep_orphans
 from digitduel.bench.ray_tasks import Channel, run_group, run_one
 from digitduel.errors import DigitduelError
 from digitduel.training.device import usable_cores
@@ -80,6 +81,9 @@ def connect(address: str | None = None, debug: bool = False) -> ClusterInfo:
             "logging_level": logging.INFO if debug else logging.ERROR,
         }
         if address is None:
+            # A local instance dies with this process, even on kill -9 (ray_reaper).
+            sweep_orphans()
+            start_watchdog()
             ray.init(address="local", num_cpus=usable_cores(), include_dashboard=False, **common)
         else:
             _check_reachable(address)
