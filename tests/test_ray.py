@@ -3,6 +3,7 @@ node) for the whole file, since starting Ray costs seconds (tens on a busy machi
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -173,19 +174,6 @@ def test_a_killed_worker_is_retried_once_then_a_failed_run_and_the_bench_goes_on
     assert "retry" in status["victim"].error and "worker died" in status["victim"].error
 
 
-def test_cli_on_a_cluster_address_prints_one_line_about_ray(cluster, tmp_path, mnist_dir):
-    out = tmp_path / "r.json"
-    run = subprocess.run(
-        [str(VENV_BIN / "digitduel"), "bench", "--model", "jomeau-ws2", "--rounds", "2",
-         "--epochs", "1", "--n-pairs", "100", "--data-dir", str(mnist_dir), "--out", str(out),
-         "--executor", "ray", "--ray-address", cluster.address],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "120"},
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    assert "connected to Ray cluster: 2 nodes, 2 CPUs, 0 GPUs" in run.stdout
-    assert run.stderr.strip() == ""  # no Ray banner, no worker logs
-
-
 def test_without_ray_the_ray_executor_is_one_line_and_exit_2(tmp_path):
     hide_ray = (
         "import sys; sys.modules['ray'] = None; "
@@ -244,3 +232,49 @@ def test_a_user_model_file_reaches_the_workers_by_content(cluster, tmp_path):
         Path(path).name == "shipped_net.py" and Path(path).parent.parent.name.startswith(
             "digitduel-models-") for path in loaded_from.values()
     ), loaded_from
+
+
+def test_a_killed_driver_leaves_no_ray_behind_and_resume_completes_it(
+    cluster, tmp_path, mnist_dir
+):
+    """kill -9 of `digitduel bench --executor ray` running its own local Ray, mid-bench: its
+    Ray processes go within seconds, and its terminal was quiet; `--resume`, on a cluster
+    address this time, runs what is missing, so every round is in the results exactly once.
+    (The one CLI test that starts a local Ray: that costs tens of seconds on a busy machine.)"""
+    from digitduel.bench.ray_reaper import marked
+
+    out = tmp_path / "r.json"
+    bench = [str(VENV_BIN / "digitduel"), "bench", "--model", "jomeau-ws2", "--rounds", "4",
+             "--epochs", "20", "--n-pairs", "100", "--data-dir", str(mnist_dir),
+             "--out", str(out), "--executor", "ray"]  # fmt: skip
+    env = {**os.environ, "COLUMNS": "120"}
+    env.pop("RAY_ADDRESS", None)
+    with open(tmp_path / "stdout", "w+") as stdout, open(tmp_path / "stderr", "w+") as stderr:
+        driver = subprocess.Popen(bench, env=env, stdout=stdout, stderr=stderr)
+        journal = journal_path(out)
+        deadline = time.monotonic() + 150
+        while not (journal.exists() and '"kind":"run"' in journal.read_text()):
+            assert driver.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        ray_processes = marked(driver.pid)
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+    assert len(ray_processes) >= 3  # at least the GCS server, the raylet and a worker
+    # Quiet: Ray's start-up as one line, no banner, no worker output.
+    assert (tmp_path / "stdout").read_text().count("connected to Ray cluster: 1 node") == 1
+    assert (tmp_path / "stderr").read_text() == ""
+    _, before, _ = read_journal(journal)
+    assert 1 <= len(before) < 4
+    deadline = time.monotonic() + 20
+    while marked(driver.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not marked(driver.pid)  # nothing of the killed driver's Ray is left
+
+    resumed = subprocess.run(bench + ["--resume", "--ray-address", cluster.address], env=env,
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr == ""
+    assert resumed.stdout.count("connected to Ray cluster: 2 nodes, 2 CPUs, 0 GPUs") == 1
+    assert f"resuming: {len(before)} of 4 runs already finished" in resumed.stdout
+    runs = json.loads(out.read_text())["runs"]
+    assert sorted((r["model"], r["round"]) for r in runs) == [("jomeau-ws2", i) for i in range(4)]
