@@ -278,3 +278,35 @@ def test_a_killed_driver_leaves_no_ray_behind_and_resume_completes_it(
     assert f"resuming: {len(before)} of 4 runs already finished" in resumed.stdout
     runs = json.loads(out.read_text())["runs"]
     assert sorted((r["model"], r["round"]) for r in runs) == [("jomeau-ws2", i) for i in range(4)]
+
+
+def test_the_tui_runs_a_bench_on_ray_from_its_worker_thread(cluster, tmp_path, mnist_dir):
+    """The TUI's form offers ray; its bench runs in a Textual thread worker, and the plots
+    move with the events streamed from the Ray tasks."""
+    import asyncio
+
+    from test_tui import SIZE, fill_tiny, ready_setup, until
+    from textual.widgets import Select
+
+    from digitduel.bench import load_results
+    from digitduel.tui.app import DigitduelApp
+    from digitduel.tui.results_screen import ResultsScreen
+
+    async def scenario():
+        app = DigitduelApp(data_dir=str(mnist_dir), out_dir=tmp_path, out_path=tmp_path / "r.json")
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await ready_setup(pilot)
+            await fill_tiny(pilot, screen, executor="ray")  # a Select refuses a value it lacks
+            assert screen.query_one("#f-executor", Select).value == "ray"
+            await pilot.press("ctrl+r")
+            await until(pilot, lambda: app.run_screen is not None, what="run screen")
+            run = app.run_screen
+            await until(pilot, lambda: isinstance(app.screen, ResultsScreen)
+                        or run.state.status == "failed", timeout=90, what="results")  # fmt: skip
+            assert run.state.status == "finished", list(run.state.log)
+            assert run.loss_plot.drawn.get("live", 0) >= 1  # epochs arrived while it ran
+
+    asyncio.run(scenario())
+    saved = load_results(tmp_path / "r.json")
+    assert saved.environment.executor == "ray"
+    assert [r.status for r in saved.runs] == ["ok", "ok"] and all(r.node for r in saved.runs)
