@@ -24,7 +24,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,19 +83,20 @@ def connect(address: str | None = None, debug: bool = False) -> ClusterInfo:
             "log_to_driver": debug,
             "logging_level": logging.INFO if debug else logging.ERROR,
         }
-        if address is None:
-            # A local instance dies with this process, even on kill -9 (ray_reaper).
-            sweep_orphans()
-            start_watchdog()
-            ray.init(address="local", num_cpus=usable_cores(), include_dashboard=False, **common)
-        else:
-            _check_reachable(address)
-            try:
-                ray.init(address=address, **common)
-            except (ConnectionError, ValueError, RuntimeError) as err:
-                raise DigitduelError(
-                    f"cannot connect to the Ray cluster at {address}: {_first_line(err)}"
-                ) from None
+        with _real_std_streams():
+            if address is None:
+                # A local instance dies with this process, even on kill -9 (ray_reaper).
+                sweep_orphans()
+                start_watchdog()
+                _init_local(num_cpus=usable_cores(), include_dashboard=False, **common)
+            else:
+                _check_reachable(address)
+                try:
+                    ray.init(address=address, **common)
+                except (ConnectionError, ValueError, RuntimeError) as err:
+                    raise DigitduelError(
+                        f"cannot connect to the Ray cluster at {address}: {_first_line(err)}"
+                    ) from None
     resources = ray.cluster_resources()
     return ClusterInfo(
         nodes=sum(1 for node in ray.nodes() if node.get("Alive")),
@@ -101,6 +105,59 @@ def connect(address: str | None = None, debug: bool = False) -> ClusterInfo:
         startup_s=time.perf_counter() - started,
         address=address,
     )
+
+
+def _init_local(**options) -> None:
+    """Start a local Ray instance from a thread that lasts as long as this process. Ray has the
+    kernel kill its GCS server and raylet when the *thread* that started them ends (Linux's
+    parent-death signal follows the thread): started from the TUI's bench worker thread, they
+    would die with the first bench, and the next bench (or the exit) would wait a minute for
+    a GCS that is gone."""
+    if threading.current_thread() is threading.main_thread():
+        ray.init(address="local", **options)
+        return
+    started, failed = threading.Event(), []
+
+    def keeper() -> None:
+        try:
+            ray.init(address="local", **options)
+        except BaseException as err:  # noqa: BLE001 - raised again in the caller's thread
+            failed.append(err)
+        started.set()
+        if not failed:
+            threading.Event().wait()  # never set: this thread must not end before the process
+
+    threading.Thread(target=keeper, name="digitduel-ray", daemon=True).start()
+    started.wait()
+    if failed:
+        raise failed[0]
+
+
+_DEVNULL: list[Any] = []  # opened once, never closed: faulthandler keeps its descriptor
+
+
+@contextmanager
+def _real_std_streams():
+    """Under Textual (the TUI), sys.stdout and sys.stderr are captures without a file
+    descriptor, and ray.init fails ("file.fileno() is not a valid file descriptor":
+    faulthandler wants one). While it runs, such a stream is /dev/null: nothing of Ray's
+    reaches the screen either way."""
+    saved = sys.stdout, sys.stderr
+    if not all(_has_descriptor(stream) for stream in saved):
+        if not _DEVNULL:
+            _DEVNULL.append(open(os.devnull, "w"))  # noqa: SIM115 - lives as long as we do
+        sys.stdout, sys.stderr = (s if _has_descriptor(s) else _DEVNULL[0] for s in saved)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def _has_descriptor(stream: Any) -> bool:
+    try:
+        return stream.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _check_reachable(address: str) -> None:
