@@ -21,7 +21,8 @@ import sys
 import time
 
 MARK = "DIGITDUEL_RAY_DRIVER"  # in the environment of every process of a local instance
-SWEEP_S = 10.0  # after the driver's end: kill marked processes for this long (late spawns)
+SWEEP_S = 10.0  # after the driver's end: kill marked processes for at most this long,
+QUIET_SWEEPS = 3  # until this many sweeps in a row (0.5 s apart) found none (late spawns)
 
 
 def marked(owner: int | None = None) -> dict[int, int]:
@@ -89,11 +90,12 @@ _WATCHDOGS: list[subprocess.Popen] = []
 
 def _watch(driver: int) -> None:
     sys.stdin.buffer.read()  # returns at EOF: the driver has ended, however it ended
-    deadline = time.monotonic() + SWEEP_S
-    while time.monotonic() < deadline:
+    deadline, quiet = time.monotonic() + SWEEP_S, 0
+    while time.monotonic() < deadline and quiet < QUIET_SWEEPS:
         victims = marked(driver)
         kill(victims)
-        time.sleep(0.5 if victims else 1.0)
+        quiet = 0 if victims else quiet + 1
+        time.sleep(0.5)
 
 
 if __name__ == "__main__":
