@@ -70,12 +70,17 @@ def compare(name: str, args: list[str], repeats: int, data_dir: str, folder: Pat
             start = f", Ray start-up {t['startup']:.1f} s" if t["startup"] else ""
             print(f"  {name} #{i + 1} {executor:9}: {t['wall']:6.1f} s{start} "
                   f"(load {t['load']:.1f}, quiet terminal: {t['quiet']})", flush=True)  # fmt: skip
-        ray_acc, local_acc = timings["ray"][-1]["accuracies"], timings["processes"][-1]["accuracies"]
+        ray_acc, local_acc = (
+            timings["ray"][-1]["accuracies"],
+            timings["processes"][-1]["accuracies"],
+        )
         if ray_acc != local_acc:
             print(f"  !! accuracies differ between ray and processes in repeat {i + 1}")
     ray_wall = statistics.median(t["wall"] for t in timings["ray"])
     local_wall = statistics.median(t["wall"] for t in timings["processes"])
-    ratios = [r["wall"] / p["wall"] for r, p in zip(timings["ray"], timings["processes"])]
+    ratios = [
+        r["wall"] / p["wall"] for r, p in zip(timings["ray"], timings["processes"], strict=True)
+    ]
     startup = statistics.median(t["startup"] for t in timings["ray"] if t["startup"])
     print(f"{name}: ray {ray_wall:.1f} s, processes {local_wall:.1f} s (medians of {repeats}); "
           f"ray/processes median {statistics.median(ratios):.2f}x "

@@ -188,7 +188,7 @@ def test_without_ray_the_ray_executor_is_one_line_and_exit_2(tmp_path):
     assert run.stderr.strip() == "error: the ray executor needs Ray: pip install 'digitduel[ray]'"
 
 
-SHIPPED_NET = '''
+SHIPPED_NET = """
 import os, pathlib
 import torch
 from torch import nn
@@ -206,7 +206,7 @@ class ShippedNet(nn.Module):
 
     def forward(self, x):
         return self.fc(x.flatten(1))
-'''
+"""
 
 
 def test_a_user_model_file_reaches_the_workers_by_content(cluster, tmp_path):
@@ -219,8 +219,9 @@ def test_a_user_model_file_reaches_the_workers_by_content(cluster, tmp_path):
     model_file.write_text(SHIPPED_NET.format(trace=str(trace)))
     load_source(str(model_file))
     try:
-        result = run_bench(_plan(["shipped-net"], rounds=2, epochs=1), tmp_path / "r.json",
-                           mnist=MNIST)
+        result = run_bench(
+            _plan(["shipped-net"], rounds=2, epochs=1), tmp_path / "r.json", mnist=MNIST
+        )
     finally:
         forget_user_models()
     assert [(r.model, r.status) for r in result.runs] == [("shipped-net", "ok")] * 2
@@ -229,14 +230,13 @@ def test_a_user_model_file_reaches_the_workers_by_content(cluster, tmp_path):
     # Every worker that ran a round loaded the shipped bytes from its own private folder,
     # never the driver's path.
     assert loaded_from and all(
-        Path(path).name == "shipped_net.py" and Path(path).parent.parent.name.startswith(
-            "digitduel-models-") for path in loaded_from.values()
+        Path(path).name == "shipped_net.py"
+        and Path(path).parent.parent.name.startswith("digitduel-models-")
+        for path in loaded_from.values()
     ), loaded_from
 
 
-def test_a_killed_driver_leaves_no_ray_behind_and_resume_completes_it(
-    cluster, tmp_path, mnist_dir
-):
+def test_a_killed_driver_leaves_no_ray_behind_and_resume_completes_it(cluster, tmp_path, mnist_dir):
     """kill -9 of `digitduel bench --executor ray` running its own local Ray, mid-bench: its
     Ray processes go within seconds, and its terminal was quiet; `--resume`, on a cluster
     address this time, runs what is missing, so every round is in the results exactly once.

@@ -37,8 +37,8 @@ def marked(owner: int | None = None) -> dict[int, int]:
                 values = [v for v in env.read().split(b"\0") if v.startswith(prefix)]
         except OSError:  # gone, or another user's process
             continue
-        if values and values[0][len(prefix):].isdigit():
-            driver = int(values[0][len(prefix):])
+        if values and values[0][len(prefix) :].isdigit():
+            driver = int(values[0][len(prefix) :])
             if owner is None or driver == owner:
                 found[int(entry)] = driver
     return found
@@ -78,8 +78,11 @@ def start_watchdog() -> None:
     env = {k: v for k, v in os.environ.items() if k != MARK}  # the watchdog: not a victim
     watchdog = subprocess.Popen(
         [sys.executable, "-S", os.path.abspath(__file__), str(os.getpid())],
-        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env=env, start_new_session=True,  # a Ctrl-C at the terminal is for the driver only
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,  # a Ctrl-C at the terminal is for the driver only
     )
     _WATCHDOGS.append(watchdog)  # keep the pipe open for as long as this process lives
     os.environ[MARK] = str(os.getpid())
