@@ -62,13 +62,19 @@ class ClusterInfo:
     gpus: float
     startup_s: float  # ray.init: starting a local instance, or connecting to a cluster
     address: str | None  # what we connected to; None: a local instance
+    reused: bool = False  # this process was connected already (the TUI's previous bench)
 
     def describe(self) -> str:
         gpus = int(self.gpus) if float(self.gpus).is_integer() else self.gpus
-        where = "a local instance, started" if self.address is None else f"at {self.address},"
+        if self.reused:
+            where = "connected before"
+        elif self.address is None:
+            where = f"a local instance, started {self.startup_s:.1f} s"
+        else:
+            where = f"at {self.address}, {self.startup_s:.1f} s"
         return (
             f"connected to Ray cluster: {self.nodes} node{'s' * (self.nodes != 1)}, "
-            f"{self.cpus} CPUs, {gpus} GPUs ({where} {self.startup_s:.1f} s)"
+            f"{self.cpus} CPUs, {gpus} GPUs ({where})"
         )
 
 
@@ -77,8 +83,8 @@ def connect(address: str | None = None, debug: bool = False) -> ClusterInfo:
     unless `debug` (no banner, no worker output on the terminal). Reuses a connection this
     process already has (a notebook, a test session, the TUI's previous bench)."""
     address = address or os.environ.get("RAY_ADDRESS") or None
-    started = time.perf_counter()
-    if not ray.is_initialized():
+    started, reused = time.perf_counter(), ray.is_initialized()
+    if not reused:
         common = {
             "log_to_driver": debug,
             "logging_level": logging.INFO if debug else logging.ERROR,
@@ -104,6 +110,7 @@ def connect(address: str | None = None, debug: bool = False) -> ClusterInfo:
         gpus=float(resources.get("GPU", 0)),
         startup_s=time.perf_counter() - started,
         address=address,
+        reused=reused,
     )
 
 
