@@ -77,7 +77,9 @@ def bench(
         plan = plan_for_all(**common)
     else:
         plan = plan_for_models(list(model), **common)
-    run_and_report(plan, run)
+    from digitduel.cli.user_verdict import user_verdict
+
+    run_and_report(plan, run, extra=user_verdict)  # user models: the paired verdict too
 
 
 @app.command()
@@ -101,6 +103,10 @@ def show(
         f"torch {env.torch}, digitduel {env.digitduel}; data: {result.data.description}",
         style="dim",
     )
+    from digitduel.bench.provenance import origin_lines
+
+    for line in origin_lines(result):  # where each user model came from (file, SHA-256)
+        console.print(line, style="dim", highlight=False)
 
 
 @app.command()

@@ -15,10 +15,12 @@ import typer
 
 from digitduel.cli.console import make_console
 from digitduel.cli.main import UserError, app
+from digitduel.cli.run_options import ModelFiles, ModelName, load_model_files
 
 
 def _train(
-    preset, rounds, epochs, n_pairs, seed, jobs, executor, device, data_dir, offline, out, resume
+    preset, rounds, epochs, n_pairs, seed, jobs, executor, device, data_dir, offline, out, resume,
+    models=None,
 ):
     from digitduel.bench.presets import plan_from_preset
     from digitduel.bench.runner import run_bench
@@ -35,6 +37,7 @@ def _train(
         bench_overrides=bench,
         data_dir=str(data_dir) if data_dir else None,
         offline=offline,
+        extra_models=models,
     )
     if not plan.report:
         typer.echo(f"warning: preset {preset!r} has no [report] numbers to compare with", err=True)
@@ -88,6 +91,16 @@ def reproduce(
     from_file: Path | None = typer.Option(
         None, "--from", help="Read this results file instead of training."
     ),
+    models: list[str] | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="Your own model beside the report's (repeatable; with --model-file): its row, "
+        "and a paired verdict against the report's best model as run here.",
+        show_default=False,
+    ),
+    model_files: ModelFiles = None,
+    name: ModelName = None,
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
     markdown: bool = typer.Option(False, "--markdown", help="Print the Markdown table."),
     update_doc: Path | None = typer.Option(
@@ -102,12 +115,17 @@ def reproduce(
     consistent when p >= 0.05, otherwise better or worse.
     """
     from digitduel.report.reproduce import (
+        against_best,
+        format_against_best,
         format_markdown,
         format_text,
         replace_doc_block,
         reproduction_from_results,
     )
 
+    if from_file is not None and (models or model_files):
+        raise UserError("--from reads a results file; --model/--model-file train", code=2)
+    load_model_files(model_files, name)
     if from_file is not None:
         from digitduel.bench.results import load_results
 
@@ -132,10 +150,12 @@ def reproduce(
             offline,
             out,
             resume,
+            models,
         )
         typer.echo(f"results: {out}", err=True)
 
     rep = reproduction_from_results(result)
+    yours = against_best(result)
     if update_doc is not None:
         try:
             text = update_doc.read_text(encoding="utf-8")
@@ -146,11 +166,14 @@ def reproduce(
             raise UserError(f"cannot update {update_doc}: {err}") from None
         typer.echo(f"updated the {rep.name} table in {update_doc}", err=True)
     if as_json:
-        typer.echo(json.dumps(rep.to_dict(), indent=1, default=str))
+        doc = rep.to_dict() | {"against_best": [r.to_dict() for r in yours]}
+        typer.echo(json.dumps(doc, indent=1, default=str))
     elif markdown:
         typer.echo(format_markdown(rep))
     elif update_doc is None:
         typer.echo(format_text(rep))
+        if yours:
+            typer.echo("\n" + format_against_best(yours))
     if result.status == "cancelled" and from_file is None:
         typer.echo(
             f"interrupted: finished runs kept (continue with --resume --out {out})", err=True

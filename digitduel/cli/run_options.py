@@ -1,8 +1,10 @@
 """The run options that `bench` and `tune` share, declared once, and the run they drive.
 
 `@with_run_options` adds the shared options (`--device`, `--data-dir`, `--offline`, `-o/--out`,
-`--resume`, `--executor`, `-j/--jobs`, `--ray-address`, `--gpus-per-job`, `--json`) to a Typer command and hands them to it as
-one `RunOptions`, so the two commands cannot drift apart in names, short flags or help.
+`--resume`, `--force`, `--allow-mixed-executors`, `--executor`, `-j/--jobs`, `--ray-address`,
+`--gpus-per-job`, `--json`, `--model-file`, `--name`) to a Typer command and hands them to it
+as one `RunOptions`, so the commands cannot drift apart in names, short flags or help; the
+user's model files are loaded before the command runs.
 `parse_set` reads `--set KEY=VALUE` and `run_and_report` runs a plan with progress, then
 prints its table (or its summary JSON).
 """
@@ -32,11 +34,15 @@ class RunOptions:
     offline: bool = False
     out: Path | None = None
     resume: bool = False
+    force: bool = False
+    allow_mixed_executors: bool = False
     executor: str | None = None
     jobs: int | None = None
     ray_address: str | None = None
     gpus_per_job: float | None = None
     as_json: bool = False
+    model_files: list[str] | None = None
+    name: str | None = None
 
     def check_resume(self, what: str) -> None:
         if self.resume and self.out is None:
@@ -68,6 +74,40 @@ class RunOptions:
         return self.out or default_results_path(name)
 
 
+ModelFiles = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--model-file",
+        metavar="PATH.py[:Name]",
+        help="Your own model file or module:attr reference (repeatable; also "
+        "DIGITDUEL_MODEL_FILES and installed 'digitduel.models' entry points); PATH.py:Name "
+        "registers a plain nn.Module class.",
+        show_default=False,
+    ),
+]
+ModelName = Annotated[
+    str | None,
+    typer.Option("--name", help="Registry name for the plain class of --model-file PATH.py:Name."),
+]
+
+
+def load_model_files(model_files: list[str] | None, name: str | None = None) -> None:
+    """Load `--model-file`s (with `--name` for the one naming a plain class), then
+    DIGITDUEL_MODEL_FILES and the installed entry points: every way in, for any command."""
+    from dataclasses import replace
+
+    from digitduel.models.user import load_user_models, parse_source
+
+    sources = [parse_source(f) for f in model_files or []]
+    if name is not None:
+        named = [s for s in sources if s.attr]
+        if len(named) != 1:
+            raise ConfigError("--name names one plain class: give exactly one --model-file "
+                              "PATH.py:Class with it")
+        sources = [replace(s, name=name) if s.attr else s for s in sources]
+    load_user_models(sources)
+
+
 # Each option's Typer declaration, in the order --help lists them (after a command's own).
 _DECLARED = {
     "device": Annotated[
@@ -85,6 +125,16 @@ _DECLARED = {
     ],
     "resume": Annotated[
         bool, typer.Option("--resume", help="Skip the runs the --out file's journal has.")
+    ],
+    "force": Annotated[
+        bool, typer.Option("--force", help="Replace an existing --out file and its journal.")
+    ],
+    "allow_mixed_executors": Annotated[
+        bool,
+        typer.Option(
+            "--allow-mixed-executors",
+            help="Let --resume add batched runs to per-run ones (serial, processes), or the reverse.",
+        ),
     ],
     "executor": Annotated[
         str | None, typer.Option("--executor", help="auto, serial, processes, batched or ray.")
@@ -106,6 +156,8 @@ _DECLARED = {
     "as_json": Annotated[
         bool, typer.Option("--json", help="Print only the summary JSON on stdout.")
     ],
+    "model_files": ModelFiles,
+    "name": ModelName,
 }
 _DEFAULTS = asdict(RunOptions())
 _SHARED = [
@@ -124,6 +176,7 @@ def with_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def with_options(*args: Any, **kwargs: Any) -> Any:
         run = RunOptions(**{p.name: kwargs.pop(p.name) for p in _SHARED})
+        load_model_files(run.model_files, run.name)
         return command(*args, run=run, **kwargs)
 
     # Typer reads the options from the signature: the command's own, then the shared ones.
@@ -166,13 +219,17 @@ def run_and_report(plan: Any, run: RunOptions, extra: Callable | None = None) ->
 
     out = run.results_path(plan.name)
     console = make_console(stderr=run.as_json)
-    if not run.resume and journal_path(out).exists():
-        console.print(
-            f"note: starting over; {journal_path(out)} is replaced (use --resume to continue it)"
-        )
+    if run.force and not run.resume and (out.exists() or journal_path(out).exists()):
+        console.print(f"note: --force: {out} and its journal are replaced")
     with make_listener(console) as listener:
         result = run_bench(
-            plan, out, resume=run.resume, on_event=listener, on_download=listener.on_download
+            plan,
+            out,
+            resume=run.resume,
+            force=run.force,
+            allow_mixed_executors=run.allow_mixed_executors,
+            on_event=listener,
+            on_download=listener.on_download,
         )
     if not run.as_json:
         console.print(results_table(result))

@@ -72,6 +72,14 @@ def tune(
     run_and_report(plan, run, extra=_best(model, points))
 
 
+def _model_flags(model: str) -> str:
+    """`--model-file ... ` for a user model (so the printed command runs as it is)."""
+    from digitduel.models.user import model_file_flags
+
+    flags = model_file_flags(model)
+    return f"{flags} " if flags else ""
+
+
 def _best(model: str, points: dict):
     def show(result, console) -> dict:
         from digitduel.bench.search import best_point, set_flags
@@ -87,7 +95,8 @@ def _best(model: str, points: dict):
             console.print(
                 f"best: {best.label} (validation {pct(best.test_mean, best.test_std)}% over "
                 f"{best.ok} fold(s)); train it on fresh rounds with\n"
-                f"  digitduel bench -m {model} {set_flags(points[best.label])} --rounds 10"
+                f"  digitduel bench {_model_flags(model)}-m {model} "
+                f"{set_flags(points[best.label])} --rounds 10"
             )
         return {"best": {"label": best.label, "settings": points[best.label]}}
 

@@ -26,9 +26,19 @@ from digitduel.tui.form import (
 )
 from digitduel.tui.pickers import ModelList, SchemaValidator
 from digitduel.tui.state import fmt_params
-from digitduel.tui.widgets import TitleBar
+from digitduel.tui.widgets import FitLine, TitleBar
 
 _PARAMS: dict[str, int] = {}  # model name -> parameter count, computed once per process
+
+
+def model_groups(specs) -> list[tuple[str, str, list]]:
+    """The list's groups: one per report, then "user models" (--model-file, ctrl+n, entry
+    points), each (key, title, specs)."""
+    from digitduel.models.registry import REPORTS
+
+    groups = [(r, title, [s for s in specs if s.report == r and s.origin is None])
+              for r, title in REPORTS.items()]
+    return [*groups, ("user", "user models", [s for s in specs if s.origin is not None])]
 
 
 class SetupScreen(Screen):
@@ -43,9 +53,11 @@ class SetupScreen(Screen):
     SetupScreen .row Input.-invalid { background: $error 40%; }
     SetupScreen .msg { color: $error; height: auto; display: none; padding-left: 14; }
     SetupScreen .msg.shown { display: block; }
-    SetupScreen #bottom { height: 3; }
-    SetupScreen #status { width: 1fr; height: 3; padding: 0 1; color: $text-muted; }
-    SetupScreen #start { width: 14; margin: 1 1 0 0; }
+    SetupScreen #bottom { height: auto; padding: 0 1; }
+    SetupScreen #what-row { height: auto; }
+    SetupScreen #bottom FitLine { width: 1fr; color: $text-muted; }
+    SetupScreen #status-note.empty { display: none; }
+    SetupScreen #start { width: auto; min-width: 9; margin-left: 1; }
     """
 
     BINDINGS = [
@@ -53,6 +65,7 @@ class SetupScreen(Screen):
         Binding("ctrl+l", "load_preset", "Preset"),
         Binding("ctrl+o", "open_results", "Open results"),
         Binding("ctrl+t", "toggle_all", "All/none"),
+        Binding("ctrl+n", "load_model_file", "Model file"),
     ]
 
     def __init__(self) -> None:
@@ -62,6 +75,7 @@ class SetupScreen(Screen):
         self.registry_error: str | None = None
         self.mnist: Any = None  # the loaded MnistData, handed to the bench
         self.data_line = "data: loading…"
+        self.data_path: str | None = None  # shortened first when the data line is too long
         self.data_notes: list[str] = []
         self.problem: str | None = None  # why Start is disabled, or a plan error
 
@@ -73,7 +87,7 @@ class SetupScreen(Screen):
                 yield ModelList(id="models")
             with VerticalScroll(id="form", can_focus=False):
                 for f in FIELDS:
-                    with Horizontal(classes="row"):
+                    with Horizontal(classes="row", id=f"row-{f.key}"):
                         yield Label(f.label)
                         if f.kind == "choice":
                             yield Select(
@@ -91,25 +105,35 @@ class SetupScreen(Screen):
                                 compact=True,
                             )
                     yield Static("", id=f"m-{f.key}", classes="msg", markup=False)
-                with Horizontal(classes="row"):
-                    yield Label("device")
-                    yield Select(
-                        [("auto", "auto"), ("cpu", "cpu")],
-                        value="auto",
-                        id="f-device",
-                        allow_blank=False,
-                        compact=True,
-                    )
-        with Horizontal(id="bottom"):
-            yield Static(self.data_line, id="status", markup=False)
-            yield Button("Start", id="start", variant="success", disabled=True)
+                    if f.key == "executor":  # where the bench runs: together
+                        yield from self._device_row()
+        with Vertical(id="bottom"):  # the data line gets the full width, for its path
+            with Horizontal(id="what-row"):
+                yield FitLine("", id="status-what")
+                yield Button("Start", id="start", variant="success", disabled=True, compact=True)
+            yield FitLine(self.data_line, id="status-data")
+            yield FitLine("", id="status-note", classes="empty")
         yield Footer()
+
+    def _device_row(self) -> ComposeResult:
+        with Horizontal(classes="row", id="row-device"):
+            yield Label("device")
+            yield Select(
+                [("auto", "auto"), ("cpu", "cpu")],
+                value="auto",
+                id="f-device",
+                allow_blank=False,
+                compact=True,
+            )
 
     def on_mount(self) -> None:
         self.query_one("#title", TitleBar).show("set-up: pick contestants, settings, ctrl+r")
         models = self.query_one("#models", ModelList)
         models.border_title = "contestants (space: pick)"
-        self.query_one("#form").border_title = "settings (empty: model's recipe)"
+        form = self.query_one("#form", VerticalScroll)
+        form.border_title = "settings (empty: model's recipe)"
+        self.watch(form, "scroll_y", self.hint_hidden_fields, init=False)
+        self.call_after_refresh(self.hint_hidden_fields)
         self.load_registry()
         self.load_data()
         self.refresh_state()
@@ -117,21 +141,16 @@ class SetupScreen(Screen):
     # -- workers: registry, parameter counts, devices, data -----------------------------------
     @work(thread=True, exclusive=True, group="registry", exit_on_error=False)
     def load_registry(self) -> None:
-        from digitduel.models.registry import REPORTS, list_specs
+        from digitduel.models.registry import list_specs
         from digitduel.training.device import available_devices  # torch: in the worker only
 
         specs = list_specs()
-        groups = [(r, title, [s for s in specs if s.report == r]) for r, title in REPORTS.items()]
-        self.app.call_from_thread(self._fill_models, groups)
+        self.app.call_from_thread(self._fill_models, model_groups(specs))
         if self.app.preset_arg:
             self.app.call_from_thread(self.apply_preset, self.app.preset_arg)
         self.app.call_from_thread(self._fill_devices, available_devices())
         for spec in specs:  # ~30 models: a few seconds in all, so after the list is usable
-            if spec.name not in _PARAMS:
-                try:
-                    _PARAMS[spec.name] = spec.param_count()
-                except Exception:  # noqa: BLE001 - a broken model shows "…", the bench says why
-                    continue
+            self._count_params(spec.name)
             self.app.call_from_thread(self._show_params, spec.name)
 
     @work(thread=True, exclusive=True, group="data", exit_on_error=False)
@@ -173,6 +192,50 @@ class SetupScreen(Screen):
                 models.highlighted = models.get_option_index(names[0])
         self.refresh_state()
 
+    # -- user model files ---------------------------------------------------------------
+    def action_load_model_file(self) -> None:
+        from digitduel.tui.model_file_dialog import ModelFileDialog
+
+        self.app.push_screen(ModelFileDialog(), self._model_file_given)
+
+    def _model_file_given(self, reference: str | None) -> None:
+        if reference:
+            self.load_model_file(reference)
+
+    @work(thread=True, exclusive=True, group="model-file", exit_on_error=False)
+    def load_model_file(self, reference: str) -> None:
+        """Load it off the UI thread (import and a dry forward/backward per model)."""
+        from digitduel.tui.model_file_dialog import load_model_file
+
+        names, error = load_model_file(reference)
+        if error is not None:
+            self.app.call_from_thread(self.notify, error, severity="error", timeout=10)
+            return
+        for name in names:
+            self._count_params(name)
+        self.app.call_from_thread(self._user_models_loaded, reference, names)
+
+    def _count_params(self, name: str) -> None:
+        from digitduel.models.registry import get_spec
+
+        if name not in _PARAMS:
+            try:
+                _PARAMS[name] = get_spec(name).param_count()
+            except Exception:  # noqa: BLE001 - shown as "…"; the bench says why
+                pass
+
+    def _user_models_loaded(self, reference: str, names: list[str]) -> None:
+        """Rebuild the list with the "user models" group, keep the picks, pick the new."""
+        from digitduel.models.registry import list_specs
+
+        kept = self.picked()
+        self._fill_models(model_groups(list_specs()))
+        models = self.query_one("#models", ModelList)
+        for name in [*kept, *names]:
+            if models.has_model(name):
+                models.select(name)
+        self.notify(f"{reference}: {', '.join(names)} loaded and picked")
+
     def _prompt(self, name: str) -> str:
         # the count first: names run from 8 to ~40 characters, and a narrow list cuts the end
         return f"{fmt_params(_PARAMS.get(name)):>6}  {name}"
@@ -190,7 +253,42 @@ class SetupScreen(Screen):
 
     def _show_data(self, mnist, line: str, notes: list[str]) -> None:
         self.mnist, self.data_line, self.data_notes = mnist, line, notes
+        self.data_path = mnist.path if mnist is not None else None
         self.refresh_state()
+
+    # -- what is below the fold ------------------------------------------------------------
+    def hidden_fields(self) -> list[str]:
+        """Labels of the form's rows below its visible part (a short terminal)."""
+        form = self.query_one("#form", VerticalScroll)
+        bottom = form.scroll_y + form.scrollable_content_region.height
+        rows = form.query(".row")
+        return [
+            str(row.query_one(Label).render()) for row in rows if row.virtual_region.bottom > bottom
+        ]
+
+    def hint_hidden_fields(self, *_args) -> None:
+        """Name what is below the fold in the form's bottom border, so a field nobody can see
+        is not mistaken for a field that does not exist."""
+        hidden = self.hidden_fields()
+        form = self.query_one("#form", VerticalScroll)
+        hint = ""
+        if hidden:
+            hint = f"↓ more: {', '.join(hidden)}"
+            if len(hint) > form.size.width - 6:
+                hint = f"↓ {len(hidden)} more below (scroll)"
+        form.border_subtitle = hint
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.hint_hidden_fields)
+
+    def show_status(self, what: str, note: str | None = None) -> None:
+        """The status block: what Start would do (or why it cannot), the data source (its
+        path shortened in the middle to fit), the data's last note if any."""
+        self.query_one("#status-what", FitLine).show_text(what)
+        self.query_one("#status-data", FitLine).show_text(self.data_line, self.data_path)
+        note_line = self.query_one("#status-note", FitLine)
+        note_line.show_text(note or "")
+        note_line.set_class(not note, "empty")
 
     # -- the form ------------------------------------------------------------------------
     def form_values(self) -> tuple[dict[str, Any], dict[str, str]]:
@@ -239,9 +337,9 @@ class SetupScreen(Screen):
             preset = f"preset {self.preset.name}; "
         elif self.preset:  # build_plan then uses the picked models' recipes + the form
             preset = f"not preset {self.preset.name} (other picks): recipes + form; "
-        what = self.problem or f"{preset}{len(picked)} contestant(s) picked: ctrl+r to start"
-        notes = f"\n{self.data_notes[-1]}" if self.data_notes else ""
-        self.query_one("#status", Static).update(f"{what}\n{self.data_line}{notes}")
+        what = self.problem or f"{preset}{len(picked)} picked: ctrl+r starts"
+        self.show_status(what, self.data_notes[-1] if self.data_notes else None)
+        self.call_after_refresh(self.hint_hidden_fields)  # the status may have grown
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -269,6 +367,10 @@ class SetupScreen(Screen):
             else:
                 self.query_one(f"#f-{f.key}", Input).value = format_value(f.key, value)
         models = self.query_one("#models", ModelList)
+        if not all(models.has_model(m) for m in choice.models):  # its model_files' models
+            from digitduel.models.registry import list_specs
+
+            self._fill_models(model_groups(list_specs()))
         models.deselect_all()
         missing = []
         for m in choice.models:
@@ -310,7 +412,7 @@ class SetupScreen(Screen):
             return
         values, _ = self.form_values()
         self.query_one("#start", Button).disabled = True
-        self.query_one("#status", Static).update("preparing the bench…")
+        self.query_one("#status-what", FitLine).show_text("preparing the bench…")
         device = str(self.query_one("#f-device", Select).value)
         self.prepare_plan(self.picked(), values, device)
 
@@ -336,5 +438,5 @@ class SetupScreen(Screen):
 
     def _cannot_start(self, message: str) -> None:
         self.refresh_state()
-        self.query_one("#status", Static).update(f"cannot start: {message}\n{self.data_line}")
+        self.query_one("#status-what", FitLine).show_text(f"cannot start: {message}")
         self.notify(message, severity="error", timeout=10)
