@@ -13,15 +13,15 @@ background thread, so a cancel lands within a batch or two, not an actor call pe
 
 from __future__ import annotations
 
-import importlib
 import socket
 import threading
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import ray
 
-from digitduel.bench.jobs import DataContext, failed_outcome, run_job
+from digitduel.bench.jobs import DataContext, failed_outcome, prepare_worker, run_job
 from digitduel.bench.ray_models import load_model_files
 from digitduel.training.trainer import RunOutcome
 
@@ -120,10 +120,16 @@ def _context(ctx_box: list, granted_gpu: bool = False) -> DataContext:
             setattr(ctx, name, np.array(getattr(ctx, name)))
         if granted_gpu and ctx.device.startswith("cuda"):
             ctx.device = "cuda"
-        for module in ctx.model_modules:
-            importlib.import_module(module)
+        # Modules and installed entry points as in any worker (installed on every node, like
+        # digitduel); user files from the shipped copies loaded above, never from the
+        # driver's paths, which a remote node does not have.
+        prepare_worker(replace(ctx, model_origins=_not_files(ctx.model_origins)))
         _CONTEXTS[key] = ctx
     return _CONTEXTS[key]
+
+
+def _not_files(origins: tuple) -> tuple:
+    return tuple(o for o in origins if o is not None and o.kind != "file")
 
 
 def _one_thread() -> None:
