@@ -133,10 +133,11 @@ def test_a_contestants_rounds_as_one_task_the_gpu_form(cluster):
     ctx = DataContext.from_mnist(MNIST, 50, "cpu", ["test_engine_fakes"])
     channel = Channel.remote()
     outcomes = ray.get(run_group.remote([0, 1], jobs, [ray.put(ctx)], channel))
-    assert [o.status for o in outcomes] == ["ok", "ok"]
-    assert all(o.node and o.test_accuracy is not None for o in outcomes)
+    assert [o.status for o in outcomes] == ["ok", "ok"], outcomes
+    assert all(o.node and o.test_accuracy is not None for o in outcomes), outcomes
     events = ray.get(channel.drain.remote())
-    assert sorted(e.job.round for e in events if isinstance(e, EpochEnd)) == [0, 0, 1, 1]
+    rounds = sorted(e.job.round for e in events if isinstance(e, EpochEnd))
+    assert rounds == [0, 0, 1, 1], events
     ray.kill(channel)
 
 
