@@ -1,7 +1,7 @@
 """Everything worth knowing about a GPU for digitduel, in one invocation (issue 17).
 
     python benchmarks/gpu.py OUT_DIR --data-dir DIR [--device cuda] [--rounds 10]
-        [--epochs 3] [--bench-timeout 420] [--smoke]
+        [--epochs 3] [--bench-timeout 360] [--smoke]
 
 Writes OUT_DIR/gpu.json and OUT_DIR/gpu.md:
   1. environment: GPU name, driver, CUDA, cuDNN and torch versions (on CPU: "cpu" and the CPU
@@ -234,7 +234,7 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--bench-rounds", type=int, default=10)
-    ap.add_argument("--bench-timeout", type=float, default=420.0)
+    ap.add_argument("--bench-timeout", type=float, default=360.0)
     ap.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU (the test)")
     args = ap.parse_args(argv)
     if args.smoke:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_batched import fake_pairs  # tests/ is on sys.path (no package)
 
 from digitduel.models.registry import get_spec
 from digitduel.settings import resolve_train
@@ -12,8 +13,6 @@ from digitduel.training.batched import train_batched
 from digitduel.training.graphs import GraphedStep, graphs_wanted
 from digitduel.training.loop import _Epoch
 from digitduel.training.trainer import make_optimizer, optimizer_kwargs
-
-from test_batched import fake_pairs  # tests/ is on sys.path (no package)
 
 
 def test_graphs_only_on_cuda():
