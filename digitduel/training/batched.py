@@ -41,7 +41,8 @@ from digitduel.data.pairs import PairData
 from digitduel.models.registry import ModelSpec
 from digitduel.settings import TrainSettings
 from digitduel.training.device import synchronize
-from digitduel.training.events import Cancel, JobKey, OnEvent, RunStarted
+from digitduel.training.events import Cancel, JobKey, Note, OnEvent, RunStarted
+from digitduel.training.graphs import GraphedStep, graphs_wanted
 from digitduel.training.loop import Split, train_epochs
 from digitduel.training.objective import compute_loss, predict, predict_digits
 from digitduel.training.trainer import RunOutcome, make_optimizer
@@ -67,7 +68,7 @@ class BatchedOutcome(RunOutcome):
 class _Stack:
     """R models as one: stacked params/buffers and the vmapped train/eval functions."""
 
-    def __init__(self, spec, settings: TrainSettings, seeds, device, dtype):
+    def __init__(self, spec, settings: TrainSettings, seeds, device, dtype, graphs=False):
         models = []
         for seed in seeds:
             torch.manual_seed(seed)  # as train_run: the round's init comes from its seed
@@ -79,7 +80,11 @@ class _Stack:
         # functional_call swaps every param and buffer in, so one template serves all rounds.
         self.template = copy.deepcopy(models[0])
         self.has_digits = False
-        self.optimizer = make_optimizer(list(self.params.values()), settings)
+        self.optimizer = make_optimizer(
+            list(self.params.values()), settings, device, capturable=graphs
+        )
+        # On CUDA the whole step is recorded once and replayed (digitduel.training.graphs).
+        self.graphed = GraphedStep(self._step, self.optimizer, device) if graphs else None
         s = settings
 
         def loss_and_hits(p, b, x, target, classes):
@@ -103,9 +108,19 @@ class _Stack:
         self.template.train()
         return self._train_fn(self.params, self.buffers, x, target, classes)
 
+    def prepare(self, split: Split) -> Split:
+        """As it is: under vmap the convolutions run NCHW whatever the layout."""
+        return split
+
     def step(self, split: Split) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimiser step of every round (the epoch driver's `Trainee.step`)."""
-        losses, hits = self.train_step(*split)
+        if self.graphed is not None:
+            self.template.train()  # a Python-level flag: set outside the recording too
+            return self.graphed(*split)
+        return self._step(*split)
+
+    def _step(self, x, target, classes) -> tuple[torch.Tensor, torch.Tensor]:
+        losses, hits = self.train_step(x, target, classes)
         self.optimizer.zero_grad(set_to_none=True)
         # Sum of per-round means: each round's gradient is its own mean loss's gradient.
         losses.sum().backward()
@@ -180,13 +195,15 @@ def train_batched(
     on_event: OnEvent | None = None,
     dtype: torch.dtype | None = None,
     keep_state: bool = False,
+    graphs: bool | None = None,
 ) -> list[BatchedOutcome]:
     """Train len(seeds) rounds of `spec` together: round r on pairs_per_round[r] from
     init/generator seed seeds[r]. `on_event` gets each round's RunStarted and, per epoch
     (never per batch), its EpochEnd for jobs[r] (default JobKey(spec.name, r)), as serial
     runs do. `cancel.is_set()` is checked before every batch. `dtype` (float64 in tests) casts
     models and inputs; `keep_state` returns each round's final state_dict. All rounds must
-    have the same number of pairs."""
+    have the same number of pairs. `graphs`: replay the step from CUDA graphs (default: on
+    CUDA; never on another device)."""
     if len(pairs_per_round) != len(seeds) or not seeds:
         raise ValueError("train_batched needs one PairData per seed, and at least one")
     device = torch.device(device)
@@ -198,7 +215,7 @@ def train_batched(
         raise ValueError(reason)
     started = time.perf_counter()
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        stack = _Stack(spec, settings, seeds, device, dtype)
+        stack = _Stack(spec, settings, seeds, device, dtype, graphs_wanted(device, graphs))
         for job in jobs:
             emit(
                 RunStarted(job=job, model=spec.name, params=stack.n_params, epochs=settings.epochs)
@@ -207,6 +224,8 @@ def train_batched(
         trained = train_epochs(
             stack, settings, pairs, seeds, jobs=jobs, on_event=emit, cancel=cancel, dtype=dtype
         )
+    if stack.graphed is not None and stack.graphed.failure:
+        emit(Note(f"{spec.name}: CUDA graphs off ({stack.graphed.failure}); trained eagerly"))
     total = time.perf_counter() - started
     outcomes = []
     for r, t in enumerate(trained):

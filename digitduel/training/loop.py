@@ -17,6 +17,11 @@ on a batch of R slices and how to evaluate R slices; this module knows everythin
   - cancel, polled before every batch.
 
 Data travel as [R, n, ...] stacks; a stack of one is a view, so a serial run pays no copy.
+Issue 17's CPU work on the hot path: the trainee lays its sets out once per round (and once
+per "repair" epoch) in the memory format it trains in (`Trainee.prepare`: channels_last for a
+conv net on CPU), not per batch; a stack of one takes its batches by plain [idx] indexing;
+and the epoch's losses are kept as the steps return them and summed in float64 once, at the
+epoch's end (the [rows, idx] gather and per-batch float64 adds had cost tiny models ~6%).
 """
 
 from __future__ import annotations
@@ -62,6 +67,11 @@ class Trainee(Protocol):
 
     optimizer: torch.optim.Optimizer
 
+    def prepare(self, split: Split) -> Split:
+        """The same values in the layout `step` and `evaluate` want (called once per set, not
+        per batch); a view or a copy, never different numbers."""
+        ...
+
     def step(self, split: Split) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimiser step, train mode, on a batch [R, b, ...]: the per-round mean losses
         [R] (detached) and correct-prediction counts [R] of the batch."""
@@ -99,16 +109,32 @@ def stacked(sets: Sequence[PairSet], dtype: torch.dtype | None = None) -> Split:
 
 @dataclass
 class _Epoch:
-    """An epoch's device-side accumulators (float64 loss sum, hit counts, per round)."""
+    """An epoch's per-batch results as the steps returned them (device tensors, per round),
+    reduced once at the epoch's end: no accumulation kernels between steps."""
 
-    loss_sum: torch.Tensor
-    correct: torch.Tensor
-    seen: int = 0
+    losses: list[torch.Tensor] = field(default_factory=list)  # [R] batch mean losses
+    hits: list[torch.Tensor] = field(default_factory=list)  # [R] correct counts
+    sizes: list[int] = field(default_factory=list)
 
     def add(self, losses: torch.Tensor, hits: torch.Tensor, size: int) -> None:
-        self.loss_sum += losses.double() * size
-        self.correct += hits
-        self.seen += size
+        self.losses.append(losses)
+        self.hits.append(hits)
+        self.sizes.append(size)
+
+    @property
+    def seen(self) -> int:
+        return sum(self.sizes)
+
+    def totals(self, rounds: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per round: float64 sum of (batch mean loss x batch size), and the hit count. The
+        sum runs batch after batch (cumsum is a sequential scan on CPU), so it is the very
+        float64 sum a running `total += loss * size` gives."""
+        if not self.sizes:
+            zeros = torch.zeros(rounds, device=device, dtype=torch.float64)
+            return zeros, zeros.long()
+        sizes = torch.tensor(self.sizes, dtype=torch.float64, device=device)[:, None]
+        weighted = torch.stack(self.losses).double() * sizes  # [batches, R]
+        return weighted.cumsum(0)[-1], torch.stack(self.hits).sum(0)
 
 
 def train_epochs(
@@ -128,8 +154,8 @@ def train_epochs(
     gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
     if len({len(p.train.target) for p in pairs}) != 1:
         raise ValueError("batched rounds need the same number of train pairs in every round")
-    base_train = stacked([p.train for p in pairs], dtype)
-    test = stacked([p.test for p in pairs], dtype)
+    base_train = trainee.prepare(stacked([p.train for p in pairs], dtype))
+    test = trainee.prepare(stacked([p.test for p in pairs], dtype))
     results = [Trained() for _ in seeds]
     live = list(range(rounds))  # rounds still training (not diverged, not cancelled)
     started = time.perf_counter()
@@ -140,7 +166,7 @@ def train_epochs(
         train = base_train
         if "repair" in settings.augment:  # fresh pairs from the originals, every epoch
             repaired = [repair_pairs(p.train, g) for p, g in zip(pairs, gens, strict=True)]
-            train = stacked(repaired, dtype)
+            train = trainee.prepare(stacked(repaired, dtype))
         synchronize(device)
         t0 = time.perf_counter()
         acc = _loop(trainee, settings, train, gens, cancel)
@@ -172,13 +198,10 @@ def _loop(trainee, settings, train: Split, gens, cancel) -> _Epoch | None:
     """One epoch's batches and optimiser steps: its accumulators, or None when cancelled."""
     device, (rounds, n) = train.target.device, train.target.shape
     batch_augs = [a for a in settings.augment if a != "repair"]
-    # Accumulated on the device and read once per epoch: no per-batch host sync.
-    acc = _Epoch(
-        torch.zeros(rounds, device=device, dtype=torch.float64),
-        torch.zeros(rounds, device=device, dtype=torch.int64),
-    )
+    # Kept on the device and read once per epoch: no per-batch host sync.
+    acc = _Epoch()
     order = stack([torch.randperm(n, device=device, generator=g) for g in gens])
-    rows = torch.arange(rounds, device=device)[:, None]
+    take = _batch_taker(train, rounds)
     for lo in range(0, n, settings.batch_size):
         if cancel is not None and cancel.is_set():
             return None
@@ -186,12 +209,23 @@ def _loop(trainee, settings, train: Split, gens, cancel) -> _Epoch | None:
         size = idx.shape[1]
         if size == 1 and n > 1:
             continue  # BatchNorm cannot train on a batch of one
-        batch = Split(train.input[rows, idx], train.target[rows, idx], train.classes[rows, idx])
+        batch = take(idx)
         if batch_augs:
             batch = _augment(batch, batch_augs, gens)
         losses, hits = trainee.step(batch)
         acc.add(losses, hits, size)
     return acc
+
+
+def _batch_taker(train: Split, rounds: int):
+    """idx [R, b] -> the batch [R, b, ...]: R rounds gather row by row; a stack of one
+    indexes its one set directly (the same values, without the 2-D gather's cost), and keeps
+    the set's memory format (x[idx] of a channels_last tensor is channels_last)."""
+    if rounds == 1:
+        x, y, c = (t[0] for t in train)
+        return lambda idx: Split(x[idx[0]][None], y[idx[0]][None], c[idx[0]][None])
+    rows = torch.arange(rounds, device=train.target.device)[:, None]
+    return lambda idx: Split(*(t[rows, idx] for t in train))
 
 
 def _augment(batch: Split, augment: list[str], gens) -> Split:
@@ -204,7 +238,8 @@ def _augment(batch: Split, augment: list[str], gens) -> Split:
 def _epoch_metrics(trainee, settings, test: Split, acc: _Epoch, epoch, lr, started):
     """Every round's EpochMetrics, from one host read."""
     seen = max(acc.seen, 1)
-    parts = [acc.loss_sum / seen, acc.correct.double() / seen]
+    loss_sum, correct = acc.totals(test.target.shape[0], test.target.device)
+    parts = [loss_sum / seen, correct.double() / seen]
     evaluated = settings.evaluates_after(epoch)
     has_digits = False
     if evaluated:
