@@ -6,6 +6,8 @@
 - `pct` / `MISSING`: how a number reads on screen. Fractions become percent with two
   decimals, a std follows as `± s`, a round count as `(n)`, and a number that does not exist
   is `-` (plain ASCII: it reads the same in a pipe, a log or Markdown).
+- `round_label`: rounds as a user reads them, counted from 1 ("round 1") everywhere text is
+  shown; the results file's `round` field stays the 0-based index (round_label(0) == "round 1").
 
 Pure Python, no imports from digitduel: the engine (bench summaries) and the report/TUI
 layers both use it without depending on each other.
@@ -47,3 +49,9 @@ def pct(
     if n is not None:
         text += f" ({n})"
     return text
+
+
+def round_label(index: int, rounds: int | None = None) -> str:
+    """A 0-based round index as a user reads it: `round 1`, or `round 1/4` given the total."""
+    text = f"round {index + 1}"
+    return f"{text}/{rounds}" if rounds else text

@@ -52,8 +52,8 @@ class TrainSettings(_Strict):
     )
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum")
     weight_decay: float = Field(0.0, ge=0, le=1, description="L2 penalty")
-    epochs: int = Field(25, ge=1, le=10_000)
-    batch_size: int = Field(100, ge=1, le=100_000)
+    epochs: int = Field(25, ge=1, le=10_000, description="epochs per run")
+    batch_size: int = Field(100, ge=1, le=100_000, description="training batch size")
     loss: Loss = Field("ce", description="ce (2 logits), mse (one output unit) or bce (one logit)")
     aux_weight: float = Field(
         0.0, ge=0, le=1000, description="alpha: weight of the digit (auxiliary) loss"
@@ -94,11 +94,19 @@ class TrainSettings(_Strict):
 class BenchSettings(_Strict):
     """What a bench does as a whole: rounds, data, device, seed, executor."""
 
-    rounds: int = Field(1, ge=1, le=1000)
+    rounds: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="rounds, each a fresh draw of pairs and a fresh initialisation (with "
+        "folds: how many folds are run)",
+    )
     n_pairs: int = Field(1000, ge=2, le=100_000, description="train pairs and test pairs per round")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="base seed; round r derives its own")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
-    executor: Literal["auto", "serial", "processes", "batched"] = "auto"
+    executor: Literal["auto", "serial", "processes", "batched"] = Field(
+        "auto", description="auto, serial, processes or batched"
+    )
     jobs: int | None = Field(
         None, ge=1, le=256, description="worker processes (processes executor)"
     )

@@ -152,7 +152,7 @@ def test_ctrl_c_exits_130_keeping_finished_runs_then_show_reads_them(
     result = load_results(out)
     assert result.status == "cancelled" and 1 <= len(result.runs) < 6
     # the plain per-run line (not a terminal); workers may finish in either order
-    assert re.search(r"\[1/6\] test-tiny-\S+ round 0: ok", stdout)
+    assert re.search(r"\[1/6\] test-tiny-\S+ round 1: ok", stdout)
 
     shown = subprocess.run(
         [sys.executable, "-m", "digitduel", "show", str(out)],

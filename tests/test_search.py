@@ -148,7 +148,7 @@ def test_tune_prints_the_folds_the_ranking_and_the_command_for_the_best(tmp_path
     assert res.exit_code == 0, res.output
     assert "2-fold cross-validation of 40 train pairs" in res.stdout
     assert "val %" in res.stdout and "test %" not in res.stdout
-    assert f"[1/4] {TINY} lr=0.001 round 0: ok val " in res.stdout
+    assert f"[1/4] {TINY} lr=0.001 round 1: ok val " in res.stdout
     assert "each contestant against" in res.stdout
     assert f"  digitduel bench -m {TINY} --set lr=0." in res.stdout
     res = runner.invoke(app, [*args, "--out", str(out), "--json", "--resume"])

@@ -343,3 +343,31 @@ def replace_doc_block(doc: str, name: str, block: str) -> str:
     if i < 0 or j < i:
         raise ValueError(f"no {start} ... {end} block")
     return doc[: i + len(start)] + "\n" + block.rstrip() + "\n" + doc[j:]
+
+
+def rich_tables(rep: Reproduction) -> list[Any]:
+    """The reproduction as the other commands draw on a terminal: a rich table for test
+    accuracy, one for train accuracy where the report gives it, then the ranking, legend and
+    the preset's notes (the same cells as `format_text`)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    def table(title: str, header: list[str], rows: list[list[str]]) -> Table:
+        drawn = Table(title=title, title_justify="left")
+        for i, name in enumerate(header):
+            drawn.add_column(name, justify="left" if i == 0 or name == "verdict" else "right")
+        for row in rows:
+            drawn.add_row(*row)
+        return drawn
+
+    source = f" ({rep.source})" if rep.source else ""
+    parts: list[Any] = [
+        table(f"{rep.name}: test accuracy, report vs ours{source}", HEADER, table_rows(rep))
+    ]
+    train = train_rows(rep)
+    if train:
+        parts.append(table("train accuracy, where the report gives it", TRAIN_HEADER, train))
+    notes = [f"  {r.label}: {r.note}" for r in rep.rows if r.note]
+    lines = [_tau_line(rep), _legend(), *(["notes from the preset:", *notes] if notes else [])]
+    parts.append(Text("\n".join(lines), style="dim"))
+    return parts
