@@ -104,11 +104,23 @@ class BenchSettings(_Strict):
     n_pairs: int = Field(1000, ge=2, le=100_000, description="train pairs and test pairs per round")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="base seed; round r derives its own")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
-    executor: Literal["auto", "serial", "processes", "batched"] = Field(
-        "auto", description="auto, serial, processes or batched"
+    executor: Literal["auto", "serial", "processes", "batched", "ray"] = Field(
+        "auto", description="auto, serial, processes, batched or ray"
     )
     jobs: int | None = Field(
         None, ge=1, le=256, description="worker processes (processes executor)"
+    )
+    ray_address: str | None = Field(
+        None,
+        description="ray executor: the cluster's HOST:PORT (default RAY_ADDRESS, else a "
+        "local Ray instance)",
+    )
+    gpus_per_job: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="ray executor on CUDA: the share of a GPU each contestant's "
+        "job asks for (default 0.25: four small jobs per GPU)",
     )
     folds: int = Field(
         0,

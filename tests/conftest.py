@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from digitduel.data.embedded import EMBEDDED_DIR
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+# $DIGITDUEL_TEST_SHARED_MNIST moves (or, pointed at an empty directory, hides) the shared copy,
+# to check that the suite still runs where ../shared is absent.
+SHARED_MNIST = Path(
+    os.environ.get("DIGITDUEL_TEST_SHARED_MNIST", "").strip()
+    or REPO.parent / "shared" / "data" / "mnist"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -22,10 +29,11 @@ def _offline_and_isolated(monkeypatch, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
-    """The real MNIST directory beside the repo (CI has it); tests that need it skip without."""
-    if not (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").exists():
-        pytest.skip("../shared/data/mnist not present")
-    return SHARED_MNIST
+    """A directory with the four MNIST files: the shared copy beside the repo (CI has it), else
+    the package's embedded copy, which holds the same four files, so no test has to skip."""
+    if (SHARED_MNIST / "t10k-images-idx3-ubyte.gz").exists():
+        return SHARED_MNIST
+    return EMBEDDED_DIR
 
 
 def pytest_configure(config):

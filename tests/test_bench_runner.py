@@ -7,12 +7,14 @@ import threading
 
 import pytest
 from test_engine_fakes import NAN_AFTER, TINY, TINY_DIGITS, synthetic_mnist
+from torch import nn
 
 from digitduel.bench.journal import journal_path, read_journal
 from digitduel.bench.plan import plan_for_models, round_seeds
 from digitduel.bench.results import BenchResult, load_results
 from digitduel.bench.runner import run_bench
 from digitduel.errors import ConfigError, DigitduelError
+from digitduel.models.registry import ModelOutput, register
 from digitduel.training.events import BenchEnded, BenchStarted, Note, RunEnded, RunStarted
 
 MNIST = synthetic_mnist()
@@ -75,6 +77,31 @@ def test_a_diverged_run_is_recorded_and_the_bench_goes_on(tmp_path):
     s = {x.label: x for x in result.summary}
     assert s[NAN_AFTER].diverged == 1 and s[NAN_AFTER].test_mean is None
     assert load_results(tmp_path / "r.json").runs[0].epochs[0].train_loss is None  # NaN -> null
+
+
+RAISES = "test-raises-in-training"
+
+
+@register(RAISES, report="jomeau", description="test: raises once training", recipe={})
+class RaisesInTraining(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2 * 14 * 14, 2)
+
+    def forward(self, x):
+        if self.training:  # the bench's eval-mode dry run before training must pass
+            raise RuntimeError("simulated bug\nsecond line of the message")
+        return ModelOutput(self.fc(x.flatten(1)), None)
+
+
+def test_a_run_that_raises_is_one_failed_run_saying_where(tmp_path):
+    result, _ = _bench(_plan((RAISES, TINY), rounds=1), tmp_path / "r.json")
+    status = {r.model: r.status for r in result.runs}
+    assert status == {RAISES: "failed", TINY: "ok"}
+    error = next(r.error for r in result.runs if r.model == RAISES)
+    # The first line of the message, then the traceback's last frame: the model's forward.
+    assert error.startswith("RuntimeError: simulated bug (at test_bench_runner.py:")
+    assert error.endswith(" in forward)") and "second line" not in error
 
 
 def test_resume_runs_only_what_the_journal_lacks(tmp_path):

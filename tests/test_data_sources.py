@@ -1,18 +1,24 @@
-"""Where the digits come from: a named directory, the cache, a download, the embedded subset."""
+"""Where the digits come from: a named directory, the cache, a download, the embedded copy."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
 from test_data_helpers import DEAD_MIRROR, make_mnist_dir, md5_table
 
-from digitduel.data import download, load_mnist, sources
+from digitduel.data import download, embedded, load_mnist, sources
 from digitduel.data.idx import write_idx
 from digitduel.errors import DataError
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_shared_mnist_dir(mnist_dir):
@@ -90,14 +96,62 @@ def test_embedded_when_offline_without_data(monkeypatch):
     data = load_mnist(on_note=notes.append)
     assert time.perf_counter() - start < 10
     assert data.source == "embedded" and data.verified is False
-    assert data.path.endswith("mnist_5k.csv.gz")
-    assert (len(data.train), len(data.test)) == (2500, 2500)
-    assert data.train.class_counts() == [250] * 10 == data.test.class_counts()
-    assert len(notes) == 1 and "5,000" in notes[0] and "digitduel data download" in notes[0]
-    # Disjoint pools: no digit image appears in both.
-    train = {bytes(x.numpy().tobytes()) for x in data.train.images}
-    test = {bytes(x.numpy().tobytes()) for x in data.test.images}
-    assert not train & test
+    assert data.path == str(embedded.EMBEDDED_DIR)
+    assert (len(data.train), len(data.test)) == (5000, 10000)
+    assert data.train.class_counts() == [500] * 10
+    assert data.test.class_counts()[1] == 1135  # the real test split: 1135 ones
+    assert len(notes) == 1 and "digitduel data download" in notes[0]
+    assert "GENUINE MNIST TEST SPLIT (10,000 digits)" in notes[0] and "5,000" in notes[0]
+    assert "real MNIST test split" in data.describe()
+
+
+def test_embedded_test_split_is_the_published_one():
+    shipped = md5_table(embedded.EMBEDDED_DIR)
+    assert shipped == embedded.EMBEDDED_MD5
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        assert shipped[name] == download.OFFICIAL_MD5[name]
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [("truncate", r"embedded t10k-images-idx3-ubyte.gz is damaged"), ("remove", "lacks")],
+)
+def test_a_damaged_embedded_copy_is_one_clear_error(tmp_path, damage, message):
+    d = shutil.copytree(embedded.EMBEDDED_DIR, tmp_path / "mnist")
+    f = d / "t10k-images-idx3-ubyte.gz"
+    if damage == "truncate":
+        f.write_bytes(f.read_bytes()[:-10])
+    else:
+        f.unlink()
+    with pytest.raises(DataError, match=message):
+        embedded.load_embedded(d)
+    assert embedded.load_embedded(embedded.EMBEDDED_DIR).source == "embedded"
+
+
+def test_data_tests_run_on_the_embedded_copy_when_shared_is_absent(tmp_path):
+    # Hide ../shared the way a fresh checkout lacks it: the fixture must serve the embedded
+    # copy instead of skipping.
+    env = os.environ | {"DIGITDUEL_TEST_SHARED_MNIST": str(tmp_path / "no-shared")}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_data_sources.py::test_shared_mnist_dir",
+            "tests/test_data_sources.py::test_truncated_test_images_named",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 passed" in proc.stdout and "skipped" not in proc.stdout
 
 
 def test_embedded_warns_once_per_process_without_callback(monkeypatch):

@@ -9,8 +9,7 @@ import pytest
 from test_engine_fakes import TINY
 from typer.testing import CliRunner
 
-from digitduel.bench.plan import plan_from_preset
-from digitduel.bench.presets import builtin_names, load_preset
+from digitduel.bench.presets import builtin_names, load_preset, plan_from_preset
 from digitduel.cli.main import app
 from digitduel.errors import ConfigError
 from digitduel.models.registry import get_spec

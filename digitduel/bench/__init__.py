@@ -4,6 +4,9 @@
     result = run_bench(plan, "r.json", on_event=print)
     load_results("r.json").summary
 
+A new executor (a cluster, say) implements `Executor` and calls `register_executor`; it runs
+`Job`s with `run_job` wherever it likes (see digitduel.bench.executors and .jobs).
+
 Names load on first use, so `digitduel show` (results only) never imports torch.
 """
 
@@ -15,8 +18,13 @@ _EXPORTS = {
     "ReportRow": "plan",
     "plan_for_all": "plan",
     "plan_for_models": "plan",
-    "plan_from_preset": "plan",
+    "plan_from_preset": "presets",
     "round_seeds": "plan",
+    "DataContext": "jobs",
+    "Job": "jobs",
+    "run_job": "jobs",
+    "Executor": "executors",
+    "register_executor": "executors",
     "BenchResult": "results",
     "RunRecord": "results",
     "load_results": "results",

@@ -171,20 +171,3 @@ def plan_for_all(**kwargs: Any) -> BenchPlan:
 
     return plan_for_models([s.name for s in list_specs()], name="all", **kwargs)
 
-
-def plan_from_preset(
-    name_or_path: str,
-    *,
-    train_overrides: dict[str, Any] | None = None,
-    bench_overrides: dict[str, Any] | None = None,
-    data_dir: str | None = None,
-    offline: bool = False,
-) -> BenchPlan:
-    from digitduel.bench.presets import load_preset
-
-    return load_preset(name_or_path).to_plan(
-        train_overrides=train_overrides,
-        bench_overrides=bench_overrides,
-        data_dir=data_dir,
-        offline=offline,
-    )

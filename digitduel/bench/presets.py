@@ -116,6 +116,23 @@ def load_preset(name_or_path: str) -> Preset:
     return parse_preset(resource.read_text(encoding="utf-8"), where=f"presets/{name_or_path}.toml")
 
 
+def plan_from_preset(
+    name_or_path: str,
+    *,
+    train_overrides: dict[str, Any] | None = None,
+    bench_overrides: dict[str, Any] | None = None,
+    data_dir: str | None = None,
+    offline: bool = False,
+) -> BenchPlan:
+    """The plan of a built-in preset (by name) or a preset file (by path), with overrides."""
+    return load_preset(name_or_path).to_plan(
+        train_overrides=train_overrides,
+        bench_overrides=bench_overrides,
+        data_dir=data_dir,
+        offline=offline,
+    )
+
+
 def parse_preset(text: str, *, where: str) -> Preset:
     try:
         doc = tomllib.loads(text)

@@ -25,9 +25,16 @@ import queue
 import signal
 import time
 from collections import deque
-from typing import Any
 
-from digitduel.bench.executors import DataContext, Job, failed_outcome, run_job
+from digitduel.bench.jobs import (
+    DataContext,
+    Job,
+    OnRecord,
+    failed_outcome,
+    is_cancelled,
+    run_job,
+)
+from digitduel.training.events import Cancel, Event, OnEvent
 
 POLL_S = 0.2  # how often the parent looks at cancel and at worker liveness
 DRAIN_S = 10.0  # after a cancel, how long finished/cancelled results may take to arrive
@@ -54,7 +61,7 @@ def start_server() -> None:
         forkserver.ensure_running()
 
 
-def _worker_main(wid: int, ctx: DataContext, inbox, outbox, cancel) -> None:
+def _worker_main(wid: int, ctx: DataContext, inbox, outbox, cancel: Cancel) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import importlib
 
@@ -70,7 +77,7 @@ def _worker_main(wid: int, ctx: DataContext, inbox, outbox, cancel) -> None:
     for module in ctx.model_modules:
         importlib.import_module(module)
 
-    def on_event(event: Any) -> None:
+    def on_event(event: Event) -> None:
         outbox.put(("event", wid, event))
 
     while True:
@@ -108,96 +115,124 @@ class _Worker:
 
 class ProcessExecutor:
     name = "processes"
+    threads = 1  # each worker trains with one torch thread
 
     def __init__(self, workers: int = 2):
         self.workers = max(1, int(workers))
         self.jobs = self.workers
 
-    def run(self, jobs, ctx, *, on_record, on_event, cancel) -> None:
+    def run(
+        self,
+        jobs: list[Job],
+        ctx: DataContext,
+        *,
+        on_record: OnRecord,
+        on_event: OnEvent,
+        cancel: Cancel | None,
+    ) -> None:
         if not jobs:
             return
-        mpctx = _context()
-        outbox = mpctx.Queue()
-        stop = mpctx.Event()  # the cancel flag the workers' trainers poll every batch
-        pending: deque[tuple[int, Job]] = deque(enumerate(jobs))
-        pool: dict[int, _Worker] = {}
-        next_wid = 0
-        done: set[int] = set()
-
-        def spawn() -> None:
-            nonlocal next_wid
-            pool[next_wid] = _Worker(mpctx, next_wid, ctx, outbox, stop)
-            next_wid += 1
-
-        def handle(msg) -> None:
-            if msg[0] == "event":
-                on_event(msg[2])
-                return
-            _, wid, index, outcome = msg
-            worker = pool.get(wid)
-            if worker is not None and worker.current and worker.current[0] == index:
-                worker.current = None
-            if index not in done:
-                done.add(index)
-                on_record(jobs[index], outcome)
-
-        def drain(timeout: float) -> bool:
-            try:
-                handle(outbox.get(timeout=timeout))
-                return True
-            except queue.Empty:
-                return False
-
-        def reap() -> None:
-            for wid, worker in list(pool.items()):
-                if worker.proc.is_alive():
-                    continue
-                while drain(0.05):  # results it sent just before dying still count
-                    pass
-                if worker.current is not None:
-                    index, job = worker.current
-                    if index not in done:
-                        done.add(index)
-                        code = worker.proc.exitcode
-                        on_record(job, failed_outcome(f"worker process died (exit code {code})"))
-                del pool[wid]
-
-        for _ in range(min(self.workers, len(jobs))):
-            spawn()
-        last_reap = time.monotonic()
+        pool = _Pool(_context(), ctx, jobs, self.workers, on_record, on_event)
         try:
-            while True:
-                if cancel is not None and cancel.is_set() and not stop.is_set():
-                    stop.set()
-                    pending.clear()
-                for worker in pool.values():
-                    if worker.current is None and pending:
-                        worker.give(*pending.popleft())
-                busy = [w for w in pool.values() if w.current is not None]
-                if not busy and not pending:
-                    break
-                drain(POLL_S)
-                if time.monotonic() - last_reap > POLL_S:
-                    last_reap = time.monotonic()
-                    reap()
-                    while pending and len(pool) < self.workers:
-                        spawn()
+            pool.serve(cancel)
         except BaseException:
-            # Ctrl-C (or any error) in the parent: stop the workers, keep what finished.
-            stop.set()
-            deadline = time.monotonic() + DRAIN_S
-            while any(w.current for w in pool.values() if w.proc.is_alive()):
-                if time.monotonic() > deadline or not drain(POLL_S):
-                    reap()
-                    if time.monotonic() > deadline:
-                        break
+            pool.wind_down()  # Ctrl-C (or any error) in the parent: keep what finished
             raise
         finally:
-            for worker in pool.values():
-                worker.stop()
-            for worker in pool.values():
-                worker.proc.join(timeout=5)
-                if worker.proc.is_alive():
-                    worker.proc.terminate()
-                    worker.proc.join(timeout=2)
-            outbox.close()
+            pool.close()
+
+
+class _Pool:
+    """The workers of one `ProcessExecutor.run`: hands out jobs, hears results and events,
+    replaces dead workers, and records each job once (`done` holds the indexes recorded)."""
+
+    def __init__(self, mpctx, ctx: DataContext, jobs: list[Job], size: int, on_record, on_event):
+        self.mpctx, self.ctx, self.jobs, self.size = mpctx, ctx, jobs, size
+        self.on_record: OnRecord = on_record
+        self.on_event: OnEvent = on_event
+        self.outbox = mpctx.Queue()
+        self.stop = mpctx.Event()  # the cancel flag the workers' trainers poll every batch
+        self.pending: deque[tuple[int, Job]] = deque(enumerate(jobs))
+        self.workers: dict[int, _Worker] = {}
+        self.next_wid = 0
+        self.done: set[int] = set()
+
+    def spawn(self) -> None:
+        self.workers[self.next_wid] = _Worker(
+            self.mpctx, self.next_wid, self.ctx, self.outbox, self.stop
+        )
+        self.next_wid += 1
+
+    def serve(self, cancel: Cancel | None) -> None:
+        """Run every pending job (none more once `cancel` is set); return when all ended."""
+        for _ in range(min(self.size, len(self.jobs))):
+            self.spawn()
+        last_reap = time.monotonic()
+        while True:
+            if is_cancelled(cancel) and not self.stop.is_set():
+                self.stop.set()
+                self.pending.clear()
+            for worker in self.workers.values():
+                if worker.current is None and self.pending:
+                    worker.give(*self.pending.popleft())
+            if not self.pending and not any(w.current for w in self.workers.values()):
+                return
+            self.drain(POLL_S)
+            if time.monotonic() - last_reap > POLL_S:
+                last_reap = time.monotonic()
+                self.reap()
+                while self.pending and len(self.workers) < self.size:
+                    self.spawn()
+
+    def record(self, index: int, outcome) -> None:
+        if index not in self.done:
+            self.done.add(index)
+            self.on_record(self.jobs[index], outcome)
+
+    def drain(self, timeout: float) -> bool:
+        """Handle one message from the workers, if one comes within `timeout`."""
+        try:
+            msg = self.outbox.get(timeout=timeout)
+        except queue.Empty:
+            return False
+        if msg[0] == "event":
+            self.on_event(msg[2])
+            return True
+        _, wid, index, outcome = msg
+        worker = self.workers.get(wid)
+        if worker is not None and worker.current and worker.current[0] == index:
+            worker.current = None
+        self.record(index, outcome)
+        return True
+
+    def reap(self) -> None:
+        """Forget dead workers; the job one held is a "failed" run."""
+        for wid, worker in list(self.workers.items()):
+            if worker.proc.is_alive():
+                continue
+            while self.drain(0.05):  # results it sent just before dying still count
+                pass
+            if worker.current is not None:
+                message = f"worker process died (exit code {worker.proc.exitcode})"
+                self.record(worker.current[0], failed_outcome(message))
+            del self.workers[wid]
+
+    def wind_down(self) -> None:
+        """Stop the workers' runs and wait (up to DRAIN_S) for what they still send."""
+        self.stop.set()
+        deadline = time.monotonic() + DRAIN_S
+        while any(w.current for w in self.workers.values() if w.proc.is_alive()):
+            if time.monotonic() > deadline or not self.drain(POLL_S):
+                self.reap()
+                if time.monotonic() > deadline:
+                    break
+
+    def close(self) -> None:
+        for worker in self.workers.values():
+            worker.stop()
+        for worker in self.workers.values():
+            worker.proc.join(timeout=5)
+            if worker.proc.is_alive():
+                worker.proc.terminate()
+                worker.proc.join(timeout=2)
+        self.outbox.close()

@@ -56,6 +56,8 @@ class RunRecord(_Model):
     device: str = "cpu"
     channels_last: bool = False
     error: str | None = None
+    host: str | None = None  # hostname of the machine it ran on (None: older files)
+    node: str | None = None  # the executor's node id (Ray), where one machine holds several
     epochs: list[EpochRecord] = Field(default_factory=list)
 
 
@@ -148,9 +150,8 @@ def summarise(contestants: list[Contestant], runs: list[RunRecord]) -> list[Cont
     return out
 
 
-def order_runs(plan_or_contestants, runs: list[RunRecord]) -> list[RunRecord]:
+def order_runs(contestants: list[Contestant], runs: list[RunRecord]) -> list[RunRecord]:
     """One run per (contestant, round), the last one written winning; plan order, then round."""
-    contestants = getattr(plan_or_contestants, "contestants", plan_or_contestants)
     rank = {c.label: i for i, c in enumerate(contestants)}
     unique = {(r.model, r.round): r for r in runs}
     return sorted(unique.values(), key=lambda r: (rank.get(r.model, len(rank)), r.round))

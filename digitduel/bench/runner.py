@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import math
 import signal
+import socket
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from digitduel.bench.executors import DataContext, Job, make_executor, prestart
+import torch
+
+from digitduel.bench.executors import Executor, make_executor, prestart
+from digitduel.bench.jobs import DataContext, Job
 from digitduel.bench.journal import Journal, journal_path
 from digitduel.bench.plan import BenchPlan, round_seeds
 from digitduel.bench.results import (
@@ -32,8 +35,19 @@ from digitduel.bench.results import (
     save_results,
     summarise,
 )
+from digitduel.data import MnistData, load_mnist
+from digitduel.data.download import OnProgress
+from digitduel.models.registry import get_spec
 from digitduel.training.device import resolve_device
-from digitduel.training.events import BenchEnded, BenchStarted, JobKey, Note, RunEnded
+from digitduel.training.events import (
+    BenchEnded,
+    BenchStarted,
+    Cancel,
+    JobKey,
+    Note,
+    OnEvent,
+    RunEnded,
+)
 from digitduel.training.trainer import RunOutcome
 
 KEEP_ON_RESUME = ("ok", "diverged")
@@ -61,58 +75,104 @@ def run_bench(
     out_path: str | Path,
     *,
     resume: bool = False,
-    on_event: Callable[[Any], None] | None = None,
-    cancel: Any = None,
-    mnist: Any = None,
-    on_download: Callable[[str, int, int | None], None] | None = None,
+    on_event: OnEvent | None = None,
+    cancel: Cancel | None = None,
+    mnist: MnistData | None = None,
+    on_download: OnProgress | None = None,
 ) -> BenchResult:
     """Run `plan`, writing `out_path` (JSON) and its journal; returns the results.
     `mnist` (a loaded MnistData) skips loading, e.g. for tests with synthetic digits;
     `on_download` hears the bytes of a download of MNIST (`data.download_mnist`)."""
-    emit = on_event or (lambda _e: None)
+    emit = on_event or _nobody_listens
     out_path = Path(out_path)
     device = resolve_device(plan.bench.device)
     jobs = plan_jobs(plan)
     prestart(plan.bench.executor, n_jobs=plan.bench.jobs, device=device, n_tasks=len(jobs))
     if mnist is None:
-        from digitduel.data import load_mnist
-
-        mnist = load_mnist(
-            plan.data_dir,
-            offline=True if plan.offline else None,
-            on_note=lambda msg: emit(Note(msg, "warning")),
-            on_progress=on_download,
-        )
-
-    wanted = {job.key for job in jobs}
-    jpath = journal_path(out_path)
-    if resume:
-        journal, previous = Journal.resume(jpath, plan)
-        kept = [r for r in previous if r.status in KEEP_ON_RESUME]
-    else:
-        journal, kept = Journal.start(jpath, plan), []
-    finished_keys = {(r.model, r.round) for r in kept}
-    todo = [j for j in jobs if (j.key.contestant, j.key.round) not in finished_keys]
-    # A resumed journal may hold more rounds than now asked for: keep only the plan's.
-    runs: list[RunRecord] = [r for r in kept if JobKey(r.model, r.round) in wanted]
-
-    from digitduel.models.registry import get_spec
-
-    modules = sorted({get_spec(c.model).factory.__module__ for c in plan.contestants})
+        mnist = _load_digits(plan, emit, on_download)
+    journal, done, todo = open_journal(plan, jobs, out_path, resume)
     executor = make_executor(
-        plan.bench.executor, n_jobs=plan.bench.jobs, device=device, n_tasks=len(todo)
+        plan.bench.executor,
+        n_jobs=plan.bench.jobs,
+        device=device,
+        n_tasks=len(todo),
+        settings=plan.bench,
     )
     ctx = DataContext.from_mnist(
-        mnist, plan.bench.n_pairs, str(device), modules, folds=plan.bench.folds
+        mnist, plan.bench.n_pairs, str(device), _model_modules(plan), folds=plan.bench.folds
     )
-    threads = getattr(executor, "threads", 1) if executor.name == "serial" else 1
-    result = BenchResult(
+    result = result_header(plan, mnist, device, executor)
+    recorder = Recorder(plan, result, out_path, journal, emit, runs=done)
+    recorder.save()  # at once: `show` reads a bench still in its first run ("running")
+    emit(
+        BenchStarted(
+            total_runs=len(jobs),
+            done_runs=len(jobs) - len(todo),
+            contestants=tuple(c.label for c in plan.contestants),
+            rounds=plan.bench.rounds,
+            held_out=plan.bench.held_out,
+        )
+    )
+    if resume and len(todo) < len(jobs):
+        emit(Note(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} runs already finished"))
+    try:
+        cancelled = _execute(executor, todo, ctx, recorder, emit, cancel)
+    finally:
+        journal.close()
+    recorder.finish("cancelled" if cancelled else "finished")
+    emit(BenchEnded(status=result.status, results_path=str(out_path)))
+    return result
+
+
+def _nobody_listens(event: object) -> None:
+    pass
+
+
+def _load_digits(
+    plan: BenchPlan, emit: OnEvent, on_download: OnProgress | None
+) -> MnistData:
+    return load_mnist(
+        plan.data_dir,
+        offline=True if plan.offline else None,
+        on_note=lambda msg: emit(Note(msg, "warning")),
+        on_progress=on_download,
+    )
+
+
+def _model_modules(plan: BenchPlan) -> list[str]:
+    """The modules defining the contestants' models, for worker processes to import."""
+    return sorted({get_spec(c.model).factory.__module__ for c in plan.contestants})
+
+
+def open_journal(
+    plan: BenchPlan, jobs: list[Job], out_path: Path, resume: bool
+) -> tuple[Journal, list[RunRecord], list[Job]]:
+    """The journal to append to, the plan's runs it already holds (on `resume`: those that
+    ended "ok" or "diverged"; failed runs run again), and the jobs still to run."""
+    path = journal_path(out_path)
+    if not resume:
+        return Journal.start(path, plan), [], list(jobs)
+    journal, previous = Journal.resume(path, plan)
+    # A resumed journal may hold more rounds than now asked for: keep only the plan's.
+    wanted = {job.key for job in jobs}
+    done = [
+        r for r in previous if r.status in KEEP_ON_RESUME and JobKey(r.model, r.round) in wanted
+    ]
+    finished = {JobKey(r.model, r.round) for r in done}
+    return journal, done, [job for job in jobs if job.key not in finished]
+
+
+def result_header(
+    plan: BenchPlan, mnist: MnistData, device: torch.device, executor: Executor
+) -> BenchResult:
+    """The results file before any run: what ran, where, on which data ("running")."""
+    return BenchResult(
         name=plan.name,
         preset=plan.preset,
         description=plan.description,
         status="running",
         created=now_iso(),
-        environment=environment(device, executor.name, getattr(executor, "jobs", 1), threads),
+        environment=environment(device, executor.name, executor.jobs, executor.threads),
         data=DataInfo(
             source=mnist.source,
             path=mnist.path,
@@ -126,57 +186,68 @@ def run_bench(
         report_source=plan.report_source,
     )
 
-    last_snapshot = [time.monotonic()]
 
-    def snapshot() -> None:
-        """Rewrite the results file (status "running") every few seconds, so `digitduel show`
-        or `reproduce --from` can read a bench still in progress, from another shell."""
-        if time.monotonic() - last_snapshot[0] < SNAPSHOT_EVERY_S:
-            return
-        result.runs = order_runs(plan, runs)
-        result.summary = summarise(plan.contestants, result.runs)
-        save_results(result, out_path)
-        last_snapshot[0] = time.monotonic()
+class Recorder:
+    """Where each finished run goes, in this order: the bench's runs, the journal (durable
+    before anyone hears of it), the listeners, and every SNAPSHOT_EVERY_S the results file
+    (status "running"), so `digitduel show` or `reproduce --from` can read a bench still in
+    progress from another shell. Its `record` is the executor's `on_record`."""
 
-    def on_record(job: Job, outcome: RunOutcome) -> None:
+    def __init__(
+        self,
+        plan: BenchPlan,
+        result: BenchResult,
+        out_path: Path,
+        journal: Journal,
+        emit: OnEvent,
+        runs: list[RunRecord],
+    ):
+        self.plan, self.result, self.out_path = plan, result, out_path
+        self.journal, self.emit = journal, emit
+        self.runs = list(runs)
+        self.last_snapshot = time.monotonic()
+
+    def record(self, job: Job, outcome: RunOutcome) -> None:
         if outcome.status == "cancelled":
-            emit(RunEnded(job=job.key, status="cancelled", record=None))
+            self.emit(RunEnded(job=job.key, status="cancelled", record=None))
             return
         record = to_record(job, outcome)
-        runs.append(record)  # (first: an interrupt between the two lines reruns, never loses)
-        journal.append(record)  # durable before anyone hears about it
-        emit(RunEnded(job=job.key, status=record.status, record=record))
-        snapshot()
+        # Runs first, journal second: an interrupt between the two reruns the job, never loses it.
+        self.runs.append(record)
+        self.journal.append(record)
+        self.emit(RunEnded(job=job.key, status=record.status, record=record))
+        if time.monotonic() - self.last_snapshot >= SNAPSHOT_EVERY_S:
+            self.save()
+            self.last_snapshot = time.monotonic()
 
-    emit(
-        BenchStarted(
-            total_runs=len(jobs),
-            done_runs=len(jobs) - len(todo),
-            contestants=tuple(c.label for c in plan.contestants),
-            rounds=plan.bench.rounds,
-            held_out=plan.bench.held_out,
-        )
-    )
-    if resume and len(todo) < len(jobs):
-        emit(Note(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} runs already finished"))
-    interrupted = False
+    def save(self) -> None:
+        self.result.runs = order_runs(self.plan.contestants, self.runs)
+        self.result.summary = summarise(self.plan.contestants, self.result.runs)
+        save_results(self.result, self.out_path)
+
+    def finish(self, status: Literal["finished", "cancelled"]) -> None:
+        """The final results file: every run, and how the bench ended."""
+        self.result.status = status
+        self.result.finished = now_iso()
+        self.save()
+
+
+def _execute(
+    executor: Executor,
+    jobs: list[Job],
+    ctx: DataContext,
+    recorder: Recorder,
+    emit: OnEvent,
+    cancel: Cancel | None,
+) -> bool:
+    """Run the jobs; True when the bench was cancelled (`cancel`, a signal, Ctrl-C)."""
     stop = _CtrlC(cancel)
     try:
         with stop:
-            executor.run(todo, ctx, on_record=on_record, on_event=emit, cancel=stop)
+            executor.run(jobs, ctx, on_record=recorder.record, on_event=emit, cancel=stop)
     except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        journal.close()
-
-    cancelled = interrupted or stop.is_set()
-    result.runs = order_runs(plan, runs)
-    result.summary = summarise(plan.contestants, result.runs)
-    result.status = "cancelled" if cancelled else "finished"
-    result.finished = now_iso()
-    save_results(result, out_path)
-    emit(BenchEnded(status=result.status, results_path=str(out_path)))
-    return result
+        return True
+    return stop.is_set()
 
 
 class _CtrlC:
@@ -192,7 +263,7 @@ class _CtrlC:
         getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
     )
 
-    def __init__(self, cancel: Any):
+    def __init__(self, cancel: Cancel | None):
         self.cancel = cancel
         self.pressed = threading.Event()
         self._previous: dict[int, Any] = {}
@@ -234,6 +305,8 @@ def to_record(job: Job, outcome: RunOutcome) -> RunRecord:
         device=outcome.device,
         channels_last=outcome.channels_last,
         error=outcome.error,
+        host=outcome.host or socket.gethostname(),
+        node=outcome.node,
         epochs=[EpochRecord(**{k: _finite(v) for k, v in vars(e).items()}) for e in outcome.epochs],
     )
 

@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 from digitduel.bench.plan import BenchPlan, contestant_for, make_bench_settings
+from digitduel.bench.results import BenchResult, ContestantSummary
 from digitduel.errors import ConfigError
 from digitduel.settings import BENCH_KEYS, TRAIN_KEYS, parse_literal, split_assignment
 
@@ -117,7 +118,7 @@ def plan_for_grid(
     )
 
 
-def best_point(result: Any) -> Any | None:
+def best_point(result: BenchResult) -> ContestantSummary | None:
     """The contestant summary with the highest mean validation accuracy, or None."""
     scored = [s for s in result.summary if s.test_mean is not None]
     return max(scored, key=lambda s: s.test_mean) if scored else None

@@ -46,7 +46,8 @@ def bench(
     """Train contestants x rounds and report mean ± std accuracy and time per run.
 
     `digitduel bench --resume --out FILE` alone continues a cancelled or killed bench."""
-    from digitduel.bench.plan import plan_for_all, plan_for_models, plan_from_preset
+    from digitduel.bench.plan import plan_for_all, plan_for_models
+    from digitduel.bench.presets import plan_from_preset
     from digitduel.cli.resume_cmd import stored_plan
     from digitduel.settings import split_keys
 

@@ -24,7 +24,7 @@ DataDir = Annotated[
     typer.Option(
         "--data-dir",
         help="Directory with the four MNIST IDX files (gzipped or not). Default: $DIGITDUEL_DATA, "
-        "then the cache, a download, the embedded subset.",
+        "then the cache, a download, the copy embedded in digitduel.",
         show_default=False,
     ),
 ]
@@ -81,6 +81,7 @@ def info(
         ("train digits", f"{len(data.train)}  per class {facts['train_classes']}"),
         ("test digits", f"{len(data.test)}  per class {facts['test_classes']}"),
         ("verified", verified),
+        ("about", data.describe()),
     ):
         typer.echo(f"{key:<13} {value}")
 

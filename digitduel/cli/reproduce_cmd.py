@@ -27,7 +27,7 @@ from digitduel.cli.run_options import (
 def _plan(preset: str, run: RunOptions):
     """The preset's plan with the options given; with `--resume`, the plan stored in the
     results file (the options given must agree with it, `-r` may grow it)."""
-    from digitduel.bench.plan import plan_from_preset
+    from digitduel.bench.presets import plan_from_preset
     from digitduel.settings import split_keys
 
     if run.resume and run.out is not None and run.out.exists():

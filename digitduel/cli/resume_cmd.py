@@ -15,10 +15,11 @@ from typing import Any
 import typer
 
 from digitduel.cli.main import app
-from digitduel.cli.run_options import RunOptions, run_and_report
+from digitduel.cli.run_options import RunOptions, run_and_report, setting_help
 from digitduel.errors import ConfigError
 
-FREE = ("rounds", "executor", "jobs")  # how many and how, never what one run computes
+# How many and how, never what one run computes: these may change on a resume.
+FREE = ("rounds", "executor", "jobs", "ray_address", "gpus_per_job")
 
 
 def stored_plan(run: RunOptions, **own: Any) -> Any:
@@ -58,7 +59,8 @@ def _stored_values(plan: Any, key: str) -> list[Any]:
 def _refuse(flag: str, value: Any, stored: Any, out: Path) -> None:
     raise ConfigError(
         f"{flag} {value} differs from the plan stored in {out} ({stored}): a resume continues "
-        "that plan (only -r/--rounds, --executor and -j/--jobs may change); drop the option "
+        "that plan (only -r/--rounds and how it runs: --executor, -j/--jobs, ray's options "
+        "may change); drop the option "
         "or write a new --out"
     )
 
@@ -72,10 +74,10 @@ def resume(
         None, "--rounds", "-r", metavar="INT", help="Grow the bench to this many rounds."
     ),
     executor: str | None = typer.Option(
-        None, "--executor", metavar="NAME", help="auto, serial, processes or batched."
+        None, "--executor", metavar="NAME", help=setting_help("executor", "the stored one")
     ),
     jobs: int | None = typer.Option(
-        None, "--jobs", "-j", metavar="INT", help="Worker processes (processes executor)."
+        None, "--jobs", "-j", metavar="INT", help=setting_help("jobs", "the stored one")
     ),
     offline: bool = typer.Option(False, "--offline", metavar="", help="Never download the data."),
     as_json: bool = typer.Option(

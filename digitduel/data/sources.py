@@ -1,5 +1,6 @@
 """Where the digits come from, in order: a directory the user names, the user cache, a
-download into that cache, and the embedded 5,000-digit subset.
+download into that cache, and the copy embedded in the package (MNIST's real test split and
+5,000 of its training digits).
 
 1. `data_dir` or `$DIGITDUEL_DATA`: the four standard IDX files, gzipped or not, directly in
    the directory or in the `MNIST/raw/` layout torchvision leaves behind. Validated
@@ -9,7 +10,7 @@ download into that cache, and the embedded 5,000-digit subset.
    verified downloads are renamed into it, and every file is checked again on use, so a
    damaged cache file is never read.
 3. A download into the cache, unless offline (`offline=True` or `$DIGITDUEL_OFFLINE=1`).
-4. The embedded subset, announced once (`on_note`, else a warning).
+4. The embedded copy (`embedded.py`), announced once (`on_note`, else a warning).
 
 Parsed digits are kept in-process, keyed by the files' identity (path, size, mtime), so a bench
 that loads the data every round parses 70,000 digits once.

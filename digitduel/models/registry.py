@@ -8,6 +8,9 @@ Every model takes a batch `[B, 2, 14, 14]` and returns a `ModelOutput`:
 A registration names the report, how the model predicts ("compare": from `compare`;
 "digits": by comparing the two predicted digit classes) and the report's training recipe as
 a dict of `TrainSettings` overrides, so `bench --all` trains each model the way its report did.
+
+This module imports no model file (they import it): `digitduel.models` imports them, so any
+import of `digitduel.models` or of this module (its package comes first) registers them all.
 """
 
 from __future__ import annotations
@@ -108,7 +111,6 @@ class UnknownModelError(KeyError):
 
 
 def get_spec(name: str) -> ModelSpec:
-    _load_all()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -120,10 +122,5 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def list_specs(report: str | None = None) -> list[ModelSpec]:
-    _load_all()
     return [s for s in _REGISTRY.values() if report is None or s.report == report]
 
-
-def _load_all() -> None:
-    # Importing the report modules runs their @register decorators.
-    from digitduel.models import banjac, borba, cappelletti, convnet_ws_aux, jomeau  # noqa: F401

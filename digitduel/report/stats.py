@@ -10,14 +10,13 @@ Conventions (say them once, use them everywhere):
 - accuracies are in percent; `diff` is always ``ours - theirs`` (``b - a`` for compare);
 - every std is the sample std (ddof=1), which is what the reports' `torch.std` /
   `np.std(ddof=1)` style tables most plausibly are; a report that printed the population std
-  makes our p-values very slightly too small; below two rounds there is no std (None), as
-  everywhere else (`digitduel.numbers.mean_std`);
+  makes our p-values very slightly too small;
 - the p-value is two-sided; the verdict is *consistent* when p >= alpha (0.05), otherwise
   *better* or *worse* by the sign of `diff`. With fewer than two rounds on a side there is no
   spread to test against and the verdict is *n/a*.
 
-The Student-t tail is the regularised incomplete beta function, written out here so that
-`compare` and `reproduce` need no scipy (checked against scipy in the tests). Kendall's tau-b is computed here directly
+The Student-t tail comes from `student_t.py` (pure Python: scipy is not a dependency), and
+agrees with `scipy.special.stdtr` in the tests. Kendall's tau-b is computed here directly
 (a dozen rows at most) and checked against `scipy.stats.kendalltau` in the tests.
 """
 
@@ -28,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from digitduel.numbers import MISSING, mean_std
+from digitduel.report.student_t import two_sided_p as _two_sided_p
 
 ALPHA = 0.05
 
@@ -38,20 +37,21 @@ TestKind = Literal["welch", "paired", "none"]
 
 @dataclass(frozen=True)
 class Summary:
-    """mean +- sample std over n rounds (percent); std None below two rounds, or when a
-    report published a mean alone (then n is 0)."""
+    """mean +- sample std over n rounds (percent)."""
 
     mean: float
-    std: float | None
+    std: float
     n: int
 
     @classmethod
     def of(cls, values: Sequence[float]) -> Summary:
-        """Summary of per-round values (`numbers.mean_std`: std None for a single value)."""
-        mean, std = mean_std(values)
-        if mean is None:
+        """Summary of per-round values; std is the sample std (0 for a single value)."""
+        n = len(values)
+        if n == 0:
             raise ValueError("no values to summarise")
-        return cls(mean, std, len(values))
+        mean = math.fsum(values) / n
+        var = math.fsum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
+        return cls(mean, math.sqrt(var), n)
 
 
 @dataclass(frozen=True)
@@ -75,53 +75,6 @@ def verdict_for(diff: float, p: float | None, alpha: float = ALPHA) -> Verdict:
     return "better" if diff > 0 else "worse"
 
 
-def _two_sided_p(t: float, df: float) -> float:
-    """Two-sided Student-t tail probability P(|T| >= |t|) with df degrees of freedom:
-    I_x(df/2, 1/2) with x = df / (df + t^2), the regularised incomplete beta function."""
-    if math.isinf(t):
-        return 0.0
-    # x and 1 - x computed apart: for a tiny t, x rounds to 1 and 1 - x would be 0.
-    return min(1.0, _incomplete_beta(df / 2.0, 0.5, df / (df + t * t), t * t / (df + t * t)))
-
-
-def _incomplete_beta(a: float, b: float, x: float, y: float) -> float:
-    """Regularised incomplete beta I_x(a, b), with y = 1 - x, by its continued fraction (modified Lentz; as in
-    Numerical Recipes' betai). Written out so `compare` needs no scipy (issue 14: a lean
-    install); tests/test_stats.py checks it against scipy to 1e-10."""
-    if x <= 0.0:
-        return 0.0
-    if y <= 0.0:
-        return 1.0
-    log_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(y)
-    )
-    # The fraction converges fast for x < (a+1)/(a+b+2); otherwise use the symmetry
-    # I_x(a, b) = 1 - I_{1-x}(b, a).
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _beta_fraction(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _beta_fraction(b, a, y) / b
-
-
-def _beta_fraction(a: float, b: float, x: float, eps: float = 1e-15) -> float:
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 500):
-        for numerator in (
-            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
-        ):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < eps:
-            break
-    return h
-
-
 def _degenerate(diff: float, test: TestKind, df: float, alpha: float) -> TestResult:
     # Zero spread on both sides: any difference at all is "significant", none is not.
     if diff == 0:
@@ -137,7 +90,7 @@ def welch(a: Summary, b: Summary, alpha: float = ALPHA) -> TestResult:
     Same numbers as ``scipy.stats.ttest_ind_from_stats(..., equal_var=False)``.
     """
     diff = b.mean - a.mean
-    if a.n < 2 or b.n < 2 or a.std is None or b.std is None:
+    if a.n < 2 or b.n < 2:
         return TestResult("welch", diff, None, None, None, "n/a")
     va, vb = a.std**2 / a.n, b.std**2 / b.n
     se2 = va + vb
@@ -166,7 +119,7 @@ def paired(a: Sequence[float], b: Sequence[float], alpha: float = ALPHA) -> Test
     if not diffs:
         raise ValueError("no rounds to compare")
     d = Summary.of(diffs)
-    if d.n < 2 or d.std is None:
+    if d.n < 2:
         return TestResult("paired", d.mean, None, None, None, "n/a")
     if d.std == 0:
         return _degenerate(d.mean, "paired", float(d.n - 1), alpha)
@@ -192,13 +145,17 @@ def compare_rounds(
 
 
 def fmt_p(p: float | None) -> str:
-    """A p-value for a table cell: '-' (`numbers.MISSING`) when untestable, '<1e-4', else
-    3 decimals."""
+    """A p-value for a table cell: '-' when untestable, '<1e-4', else 3 decimals."""
     if p is None:
-        return MISSING
+        return "-"
     if p < 1e-4:
         return "<1e-4"
     return f"{p:.3f}" if p < 0.995 else "1.00"
+
+
+def rank_order(means: dict[str, float]) -> list[str]:
+    """Labels from best to worst mean (ties keep the given order)."""
+    return sorted(means, key=lambda k: -means[k])
 
 
 def ranks(means: dict[str, float]) -> dict[str, int]:

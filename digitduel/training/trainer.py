@@ -68,6 +68,8 @@ class RunOutcome:
     device: str = "cpu"
     channels_last: bool = False
     error: str | None = None
+    host: str | None = None  # the machine it ran on, where an executor says (None: this one)
+    node: str | None = None  # the executor's node id (Ray: several nodes may share a machine)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
