@@ -55,11 +55,18 @@ def _readable_metavars(command, ctx: Context) -> None:
     for sub in getattr(command, "commands", {}).values():
         _readable_metavars(sub, ctx)
     for param in command.get_params(ctx):
-        if param.param_type_name != "option" or param.metavar is not None:
+        if param.param_type_name == "argument":
+            param.display_type_rich = _no_type  # its name (MODEL, FILE) says it already
+            continue
+        if param.metavar is not None:
             continue
         shown = (param.display_type(ctx) or "<str>").strip("<>")
         shown = shown.removeprefix("list[").removesuffix("]")  # repeatable: said in its help
         param.metavar = _METAVARS.get(shown, shown.upper())
+
+
+def _no_type(ctx: Context) -> None:
+    return None
 
 
 def _usage_error(err: UsageError, ctx: Context):

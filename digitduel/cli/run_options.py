@@ -159,7 +159,7 @@ _DECLARED = {
             "--out",
             "-o",
             metavar="PATH",
-            help="Results file. Default: ./digitduel-results/<time>-<name>.json.",
+            help="Results file. Default: ./digitduel-results/ <time>-<name>.json (a new file).",
         ),
     ],
     "resume": Annotated[
