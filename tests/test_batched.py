@@ -252,11 +252,10 @@ def test_events_per_round_per_epoch_and_digit_accuracy():
     events = []
     jobs = [JobKey("bn", 4), JobKey("bn", 7)]
     pairs = [fake_pairs(30, 1), fake_pairs(30, 2)]
-    calls = []
     outcomes = train_batched(
-        BN_SPEC, settings, pairs, [1, 2], "cpu", lambda r, e: calls.append((r, e.epoch, e.epochs)),
-        jobs=jobs, on_event=events.append,
-    )  # fmt: skip
+        BN_SPEC, settings, pairs, [1, 2], "cpu", jobs=jobs, on_event=events.append
+    )
+    calls = [(jobs.index(e.job), e.epoch, e.epochs) for e in events if isinstance(e, EpochEnd)]
     assert sorted(calls) == [(r, e, 3) for r in (0, 1) for e in (1, 2, 3)]
     started = [e.job for e in events if isinstance(e, RunStarted)]
     ends = sorted((e.job.round, e.epoch) for e in events if isinstance(e, EpochEnd))
@@ -324,3 +323,10 @@ def test_real_models_with_dropout_off_match_sequential_runs(name):
         reference, acc = sequential_run(spec, settings, data, seed)
         assert max_state_diff(outcome.state, reference) < 1e-8
         assert outcome.test_accuracy == pytest.approx(acc, abs=1e-12)
+
+
+def test_rounds_of_different_sizes_are_refused_with_a_clear_error():
+    settings = TrainSettings(epochs=1, batch_size=10)
+    pairs = [fake_pairs(30, 1), fake_pairs(20, 2)]
+    with pytest.raises(ValueError, match="same number of train pairs"):
+        train_batched(BN_SPEC, settings, pairs, [1, 2])

@@ -102,25 +102,6 @@ def test_executor_choice():
         make_executor("cluster", device=cpu)
 
 
-def test_batched_without_its_module_falls_back_with_a_note(tmp_path, monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_batched(name, *args, **kwargs):
-        if name == "digitduel.training" and args[2] and "batched" in args[2]:
-            raise ImportError("simulated: no batched module")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_batched)
-    events = []
-    plan = _plan([TINY], rounds=2, executor="batched", jobs=1)  # falls back to serial
-    result = run_bench(plan, tmp_path / "r.json", on_event=events.append, mnist=MNIST)
-    assert [r.status for r in result.runs] == ["ok", "ok"]
-    notes = [e.message for e in events if isinstance(e, Note)]
-    assert any("batched executor unavailable" in m for m in notes)
-
-
 def test_batched_runs_batchable_contestants_and_reports_every_round(tmp_path):
     events = []
     plan = _plan([TINY, TINY_DIGITS], rounds=2, epochs=2, executor="batched", jobs=1)

@@ -1,6 +1,7 @@
 """Adapter between the bench's jobs and digitduel.training.batched (the R-rounds-as-one-model
 trainer). It groups jobs by contestant, asks `can_batch`, and trains each batchable group in
-one call, which emits the same events and returns the same RunOutcomes as serial runs. What cannot be batched is returned for the fallback executor, with a Note saying why.
+one call, which emits the same events and returns the same RunOutcomes as serial runs. What
+cannot be batched is returned for the fallback executor, with a Note saying why.
 """
 
 from __future__ import annotations
@@ -9,21 +10,16 @@ from typing import Any
 
 import torch
 
-from digitduel.training.events import Note
+from digitduel.models.registry import get_spec
+from digitduel.training import batched
+from digitduel.training.events import Cancel, Note, OnEvent
 from digitduel.training.trainer import RunOutcome
 
 
-def run_batched(jobs, ctx, *, on_record, on_event, cancel) -> list[Any]:
+def run_batched(
+    jobs, ctx, *, on_record, on_event: OnEvent, cancel: Cancel | None
+) -> list[Any]:
     """Run what can be batched; return the jobs left for another executor."""
-    try:
-        from digitduel.training import batched
-    except ImportError as err:
-        on_event(
-            Note(f"batched executor unavailable ({err}); using the fallback executor", "warning")
-        )
-        return list(jobs)
-    from digitduel.models.registry import get_spec
-
     device = torch.device(ctx.device)
     groups: dict[str, list[Any]] = {}
     for job in jobs:

@@ -2,8 +2,8 @@
 
 Round r starts exactly where a serial run (`trainer.train_run`, seed r) starts: its model is
 created right after `torch.manual_seed(seed_r)`, and its batch order, "repair" pairs and
-augmentations come from its own `torch.Generator(device).manual_seed(seed_r)`, drawn in the
-same order as the serial loop draws them. The R models' parameters and buffers are then
+augmentations come from its own `torch.Generator(device).manual_seed(seed_r)`: both trainers
+hand their models to the one epoch driver, `digitduel.training.loop`. The R models' parameters and buffers are then
 stacked along a new leading dim (`torch.func.stack_module_state`) and one step runs all rounds:
 
     losses[r] = compute_loss(functional_call(model, (params[r], buffers[r]), x[r]), ...)
@@ -30,20 +30,21 @@ figures are frozen at that epoch.
 from __future__ import annotations
 
 import copy
-import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
+from digitduel.data.pairs import PairData
+from digitduel.models.registry import ModelSpec
 from digitduel.settings import TrainSettings
 from digitduel.training.device import synchronize
-from digitduel.training.events import EpochEnd, JobKey, RunStarted
+from digitduel.training.events import Cancel, JobKey, OnEvent, RunStarted
+from digitduel.training.loop import Split, train_epochs
 from digitduel.training.objective import compute_loss, predict, predict_digits
-from digitduel.training.trainer import EpochMetrics, RunOutcome, make_optimizer
+from digitduel.training.trainer import RunOutcome, make_optimizer
 
 EVAL_CHUNK = 500  # pairs per round per evaluation forward: bounds activation memory (R x 500)
 
@@ -57,21 +58,10 @@ class BatchedOutcome(RunOutcome):
 
     state: dict[str, torch.Tensor] = field(default_factory=dict)
 
-    @property
-    def message(self) -> str | None:  # the name digitduel.bench.batched_bridge reads
-        return self.error
-
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("state")
         return data
-
-
-@dataclass
-class RoundEpoch(EpochMetrics):
-    """What `on_epoch(round_index, RoundEpoch)` receives: an epoch's metrics and the total."""
-
-    epochs: int = 0
 
 
 class _Stack:
@@ -89,6 +79,7 @@ class _Stack:
         # functional_call swaps every param and buffer in, so one template serves all rounds.
         self.template = copy.deepcopy(models[0])
         self.has_digits = False
+        self.optimizer = make_optimizer(list(self.params.values()), settings)
         s = settings
 
         def loss_and_hits(p, b, x, target, classes):
@@ -112,8 +103,19 @@ class _Stack:
         self.template.train()
         return self._train_fn(self.params, self.buffers, x, target, classes)
 
-    def evaluate(self, x, target, classes):
-        """Pair accuracy [R] and digit accuracy [R] (float64, on the device), eval mode."""
+    def step(self, split: Split) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step of every round (the epoch driver's `Trainee.step`)."""
+        losses, hits = self.train_step(*split)
+        self.optimizer.zero_grad(set_to_none=True)
+        # Sum of per-round means: each round's gradient is its own mean loss's gradient.
+        losses.sum().backward()
+        self.optimizer.step()
+        return losses.detach(), hits
+
+    def evaluate(self, split: Split) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Pair accuracy [R] and digit accuracy [R] (float64, on the device; None for a model
+        without digit outputs), eval mode."""
+        x, target, classes = split
         self.template.eval()
         hits = digit_hits = 0
         with torch.no_grad():
@@ -124,7 +126,7 @@ class _Stack:
                 )
                 hits, digit_hits = hits + h, digit_hits + d
         n = x.shape[1]
-        return hits.double() / n, digit_hits.double() / (2 * n)
+        return hits.double() / n, digit_hits.double() / (2 * n) if self.has_digits else None
 
     def state_of(self, r: int) -> dict[str, torch.Tensor]:
         both = {**self.params, **self.buffers}
@@ -158,7 +160,7 @@ def _probe(spec, settings, device) -> tuple[bool, str]:
             classes = torch.randint(0, 10, (2, 4, 2), device=device)
             losses, _ = stack.train_step(x, target, classes)
             losses.sum().backward()
-            stack.evaluate(x, target, classes)
+            stack.evaluate(Split(x, target, classes))
             synchronize(device)
     except Exception as err:  # noqa: BLE001 - any failure means: use another executor
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
@@ -166,35 +168,25 @@ def _probe(spec, settings, device) -> tuple[bool, str]:
     return True, "ok"
 
 
-def _stacked(pair_sets, device, dtype):
-    """[R, n, ...] input/target/classes from R PairSets."""
-    x = torch.stack([p.input for p in pair_sets]).to(device)
-    x = x.to(dtype) if dtype is not None else x
-    target = torch.stack([p.target for p in pair_sets]).to(device)
-    classes = torch.stack([p.classes for p in pair_sets]).to(device)
-    return x, target, classes
-
-
 def train_batched(
-    spec,
+    spec: ModelSpec,
     settings: TrainSettings,
-    pairs_per_round: list,
+    pairs_per_round: list[PairData],
     seeds: list[int],
     device: torch.device | str = "cpu",
-    on_epoch: Callable[[int, RoundEpoch], None] | None = None,
-    cancel: Any = None,
     *,
+    cancel: Cancel | None = None,
     jobs: list[JobKey] | None = None,
-    on_event: Callable[[Any], None] | None = None,
+    on_event: OnEvent | None = None,
     dtype: torch.dtype | None = None,
     keep_state: bool = False,
 ) -> list[BatchedOutcome]:
-    """Train len(seeds) rounds of `spec` together: round r on pairs_per_round[r] (a PairData)
-    from init/generator seed seeds[r]. Per round and epoch (never per batch) it calls
-    `on_epoch(r, RoundEpoch)` and emits EpochEnd for jobs[r] (default JobKey(spec.name, r))
-    to `on_event`, which also gets each round's RunStarted, as serial runs do. `cancel.is_set()`
-    is checked before every batch. `dtype` (float64 in tests) casts models and inputs; `keep_state` returns each
-    round's final state_dict. All rounds must have the same number of pairs."""
+    """Train len(seeds) rounds of `spec` together: round r on pairs_per_round[r] from
+    init/generator seed seeds[r]. `on_event` gets each round's RunStarted and, per epoch
+    (never per batch), its EpochEnd for jobs[r] (default JobKey(spec.name, r)), as serial
+    runs do. `cancel.is_set()` is checked before every batch. `dtype` (float64 in tests) casts
+    models and inputs; `keep_state` returns each round's final state_dict. All rounds must
+    have the same number of pairs."""
     if len(pairs_per_round) != len(seeds) or not seeds:
         raise ValueError("train_batched needs one PairData per seed, and at least one")
     device = torch.device(device)
@@ -207,142 +199,29 @@ def train_batched(
     started = time.perf_counter()
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         stack = _Stack(spec, settings, seeds, device, dtype)
-        outcomes = [
-            BatchedOutcome(status="ok", params=stack.n_params, device=str(device)) for _ in seeds
-        ]
         for job in jobs:
             emit(
                 RunStarted(job=job, model=spec.name, params=stack.n_params, epochs=settings.epochs)
             )
-        report = _Reporter(jobs, settings.epochs, emit, on_epoch)
-        _loop(stack, settings, pairs_per_round, seeds, device, dtype, report, cancel, outcomes)
+        pairs = [p.to(device) for p in pairs_per_round]
+        trained = train_epochs(
+            stack, settings, pairs, seeds, jobs=jobs, on_event=emit, cancel=cancel, dtype=dtype
+        )
     total = time.perf_counter() - started
-    for r, outcome in enumerate(outcomes):
-        outcome.wall_time_s /= rounds
-        outcome.total_time_s = total / rounds
-        if keep_state and outcome.status == "ok":
-            outcome.state = stack.state_of(r)
-    return outcomes
-
-
-class _Reporter:
-    """Per-epoch reporting of round r to both listeners (events and the on_epoch callback)."""
-
-    def __init__(self, jobs, epochs, emit, on_epoch):
-        self.jobs, self.epochs, self.emit, self.on_epoch = jobs, epochs, emit, on_epoch
-
-    def __call__(self, r: int, m: EpochMetrics) -> None:
-        names = ("epoch", "train_loss", "train_accuracy", "test_accuracy", "digit_accuracy")
-        fields = {k: getattr(m, k) for k in names} | {"elapsed_s": m.elapsed_s}
-        self.emit(EpochEnd(job=self.jobs[r], epochs=self.epochs, **fields))
-        if self.on_epoch is not None:
-            self.on_epoch(r, RoundEpoch(**asdict(m), epochs=self.epochs))
-
-
-def _loop(stack, settings, pairs_per_round, seeds, device, dtype, report, cancel, outcomes):
-    rounds = len(seeds)
-    optimizer = make_optimizer(list(stack.params.values()), settings)
-    gens = [torch.Generator(device=device).manual_seed(s) for s in seeds]
-    batch_augs = [a for a in settings.augment if a != "repair"]
-    originals = [p.to(device) for p in pairs_per_round]
-    base_train = _stacked([p.train for p in originals], device, dtype)
-    train_x, train_t, train_c = base_train
-    test = _stacked([p.test for p in originals], device, dtype)
-    n, bs = train_x.shape[1], settings.batch_size
-    if any(len(p.train.target) != n for p in originals):
-        raise ValueError("batched rounds need the same number of train pairs in every round")
-    rows = torch.arange(rounds, device=device)[:, None]
-    live = list(range(rounds))  # rounds still training (not diverged)
-    started = time.perf_counter()
-
-    for epoch in range(settings.epochs):
-        lr = settings.lr_at(epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        if "repair" in settings.augment:  # as the serial loop: fresh pairs from the originals
-            from digitduel.data import repair_pairs
-
-            repaired = [repair_pairs(p.train, g) for p, g in zip(originals, gens, strict=True)]
-            train_x, train_t, train_c = _stacked(repaired, device, dtype)
-        synchronize(device)
-        t0 = time.perf_counter()
-        # Accumulated on the device and read once per epoch: no per-batch host sync.
-        loss_sum = torch.zeros(rounds, device=device, dtype=torch.float64)
-        correct = torch.zeros(rounds, device=device, dtype=torch.int64)
-        seen = 0
-        order = torch.stack([torch.randperm(n, device=device, generator=g) for g in gens])
-        for lo in range(0, n, bs):
-            if cancel is not None and cancel.is_set():
-                for r in live:
-                    outcomes[r].status = "cancelled"
-                return
-            idx = order[:, lo : lo + bs]
-            if idx.shape[1] == 1 and n > 1:
-                continue  # BatchNorm cannot train on a batch of one (as the serial loop)
-            x, y, c = train_x[rows, idx], train_t[rows, idx], train_c[rows, idx]
-            if batch_augs:
-                x, y, c = _augment(x, y, c, batch_augs, gens)
-            losses, hits = stack.train_step(x, y, c)
-            optimizer.zero_grad(set_to_none=True)
-            # Sum of per-round means: each round's gradient is its own mean loss's gradient.
-            losses.sum().backward()
-            optimizer.step()
-            loss_sum += losses.detach().double() * idx.shape[1]
-            correct += hits
-            seen += idx.shape[1]
-        synchronize(device)
-        step_time = time.perf_counter() - t0
-
-        evaluated = settings.evaluates_after(epoch)
-        if evaluated:
-            test_acc, digit_acc = stack.evaluate(*test)
-        else:  # placeholders, reported as None below
-            test_acc = digit_acc = torch.zeros_like(loss_sum)
-        rows_out = torch.stack(
-            [loss_sum / max(seen, 1), correct.double() / max(seen, 1), test_acc, digit_acc]
-        ).tolist()  # the one host read of the epoch
-        elapsed = time.perf_counter() - started
-        diverged = []
-        for r in live:
-            loss_v, train_v, test_v, digit_v = (row[r] for row in rows_out)
-            metrics = EpochMetrics(
-                epoch=epoch + 1,
-                train_loss=loss_v,
-                train_accuracy=train_v,
-                test_accuracy=test_v if evaluated else None,
-                digit_accuracy=digit_v if stack.has_digits and evaluated else None,
-                lr=lr,
-                elapsed_s=elapsed,
+    outcomes = []
+    for r, t in enumerate(trained):
+        outcomes.append(
+            BatchedOutcome(
+                status=t.status,
+                params=stack.n_params,
+                train_accuracy=t.train_accuracy,
+                test_accuracy=t.test_accuracy,
+                digit_accuracy=t.digit_accuracy,
+                wall_time_s=t.wall_time_s / rounds,
+                total_time_s=total / rounds,
+                epochs=t.epochs,
+                device=str(device),
+                state=stack.state_of(r) if keep_state and t.status == "ok" else {},
             )
-            outcomes[r].epochs.append(metrics)
-            outcomes[r].wall_time_s += step_time
-            report(r, metrics)
-            if not math.isfinite(loss_v):
-                diverged.append(r)
-        if diverged:
-            _finish(stack, base_train, outcomes, diverged, "diverged")
-            live = [r for r in live if r not in diverged]
-        if not live:
-            return
-    _finish(stack, base_train, outcomes, live, "ok")
-
-
-def _finish(stack, train, outcomes, which, status):
-    """Final figures: train accuracy on the un-augmented train set (eval mode), test and
-    digit accuracy of the last epoch, as the serial loop records them."""
-    train_acc, _ = stack.evaluate(*train)
-    train_acc = train_acc.tolist()
-    for r in which:
-        outcome = outcomes[r]
-        outcome.status = status
-        outcome.train_accuracy = train_acc[r]
-        outcome.test_accuracy = outcome.epochs[-1].test_accuracy
-        outcome.digit_accuracy = outcome.epochs[-1].digit_accuracy
-
-
-def _augment(x, y, c, augment, gens):
-    """Per-round augmentation with each round's own generator, as its serial run draws it."""
-    from digitduel.data import augment_batch
-
-    parts = [augment_batch(x[r], y[r], c[r], augment, g) for r, g in enumerate(gens)]
-    return tuple(torch.stack(t) for t in zip(*parts, strict=True))
+        )
+    return outcomes

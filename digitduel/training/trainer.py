@@ -1,6 +1,8 @@
 """One run: one model, one round of pairs, trained and measured.
 
-The loop is written for honest speed on tiny models (see issue 5):
+What an epoch is (schedule, repair, augmentation, divergence, events) lives in
+`digitduel.training.loop`, shared with the batched trainer; this module gives it one model
+(a "stack of one") to step and evaluate. Written for honest speed on tiny models (issue 5):
   - the round's pairs are moved to the device once; batches are index slices of a
     permutation drawn from the run's own generator (no DataLoader, no host round trips);
   - loss and accuracy accumulate on the device and are read once per epoch (no per-batch
@@ -15,22 +17,21 @@ every batch. It never sets the thread count; executors do (they know how many sh
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
 
+from digitduel.data.pairs import PairData
 from digitduel.models.registry import ModelSpec
 from digitduel.settings import TrainSettings
 from digitduel.training.device import synchronize
-from digitduel.training.events import EpochEnd, JobKey, RunStarted
+from digitduel.training.events import Cancel, JobKey, OnEvent, RunStarted
+from digitduel.training.loop import EpochMetrics, Split, Status, train_epochs
 from digitduel.training.objective import compute_loss, predict, predict_digits
 
-Status = Literal["ok", "diverged", "cancelled", "failed"]
 EVAL_BATCH = 1000  # evaluation chunk on a GPU: the whole 1000-pair test set in one forward
 # On CPU, chunks of 250 keep the activations in cache: over the 48 registered models a
 # test-set evaluation takes 6% less time in total than with 1000 (Banjac's 2.2x, Jomeau's
@@ -40,17 +41,6 @@ EVAL_BATCH_CPU = 250
 
 def eval_batch(device: torch.device) -> int:
     return EVAL_BATCH_CPU if device.type == "cpu" else EVAL_BATCH
-
-
-@dataclass
-class EpochMetrics:
-    epoch: int  # 1-based
-    train_loss: float  # mean over the epoch's batches (train mode)
-    train_accuracy: float  # running accuracy over the epoch's batches (train mode, augmented)
-    test_accuracy: float | None  # eval mode, whole test set; None between eval_every epochs
-    digit_accuracy: float | None  # eval mode, test digits, where the model predicts digits
-    lr: float
-    elapsed_s: float  # since the run started (training + evaluation)
 
 
 @dataclass
@@ -137,13 +127,13 @@ def warm_up(spec: ModelSpec, device: torch.device, batch_size: int, channels_las
 def train_run(
     spec: ModelSpec,
     settings: TrainSettings,
-    pairs,  # digitduel.data.PairData (any device; moved to `device` once)
+    pairs: PairData,  # any device; moved to `device` once
     *,
     seed: int,
     device: torch.device | str = "cpu",
     job: JobKey | None = None,
-    on_event: Callable[[Any], None] | None = None,
-    cancel: Any = None,
+    on_event: OnEvent | None = None,
+    cancel: Cancel | None = None,
     channels_last: bool | None = None,
     warm: bool = True,
 ) -> RunOutcome:
@@ -164,106 +154,50 @@ def train_run(
             channels_last = warm_up(spec, device, settings.batch_size, channels_last)
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
-        outcome = RunOutcome(
-            status="ok", params=params, device=str(device), channels_last=channels_last
-        )
         emit(RunStarted(job=job, model=spec.name, params=params, epochs=settings.epochs))
-        _loop(model, spec, settings, pairs.to(device), seed, device, job, emit, cancel, outcome)
-    outcome.total_time_s = time.perf_counter() - started
-    return outcome
-
-
-def _loop(model, spec, settings, pairs, seed, device, job, emit, cancel, outcome) -> None:
-    memory_format = torch.channels_last if outcome.channels_last else torch.contiguous_format
-    optimizer = make_optimizer(model.parameters(), settings)
-    # Batch order and augmentations come from the run's own generator on the data's device
-    # (no host round trip per batch); digitduel.training.batched draws them the same way.
-    gen = torch.Generator(device=device).manual_seed(seed)
-    batch_augs = [a for a in settings.augment if a != "repair"]
-    train = pairs.train
-    n, bs = train.input.shape[0], settings.batch_size
-    started = time.perf_counter()
-
-    for epoch in range(settings.epochs):
-        lr = settings.lr_at(epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        if "repair" in settings.augment:
-            from digitduel.data import repair_pairs
-
-            train = repair_pairs(pairs.train, gen)
-        synchronize(device)
-        t0 = time.perf_counter()
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        seen = 0
-        perm = torch.randperm(n, device=device, generator=gen)
-        for start in range(0, n, bs):
-            if cancel is not None and cancel.is_set():
-                outcome.status = "cancelled"
-                return
-            idx = perm[start : start + bs]
-            if idx.numel() == 1 and n > 1:
-                continue  # BatchNorm cannot train on a batch of one
-            x, y, c = train.input[idx], train.target[idx], train.classes[idx]
-            if batch_augs:
-                from digitduel.data import augment_batch
-
-                x, y, c = augment_batch(x, y, c, batch_augs, gen)
-            out = model(x.contiguous(memory_format=memory_format))
-            loss = compute_loss(out, y, c, settings.loss, settings.aux_weight, settings.main_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach() * idx.numel()
-            correct += (predict(out, spec.predicts, settings.loss) == y).sum()
-            seen += idx.numel()
-        synchronize(device)
-        outcome.wall_time_s += time.perf_counter() - t0
-
-        # One host read per epoch for everything accumulated on the device.
-        parts = [loss_sum.double() / max(seen, 1), correct.double() / max(seen, 1)]
-        test_v = digit_v = None
-        if settings.evaluates_after(epoch):
-            test_acc, digit_acc = _evaluate(model, spec, settings, pairs.test, memory_format)
-            parts += [test_acc] + ([] if digit_acc is None else [digit_acc])
-        values = torch.stack(parts).tolist()
-        loss_v, train_v = values[:2]
-        if len(values) > 2:
-            test_v = values[2]
-            digit_v = values[3] if len(values) > 3 else None
-        metrics = EpochMetrics(
-            epoch=epoch + 1,
-            train_loss=loss_v,
-            train_accuracy=train_v,
-            test_accuracy=test_v,
-            digit_accuracy=digit_v,
-            lr=lr,
-            elapsed_s=time.perf_counter() - started,
+        trainee = _Single(model, spec, settings, channels_last)
+        (trained,) = train_epochs(
+            trainee, settings, [pairs.to(device)], [seed], jobs=[job], on_event=emit, cancel=cancel
         )
-        outcome.epochs.append(metrics)
-        emit(EpochEnd(job=job, epochs=settings.epochs, **_event_fields(metrics)))
-        if not math.isfinite(loss_v):
-            outcome.status = "diverged"
-            break
+    return RunOutcome(
+        status=trained.status,
+        params=params,
+        train_accuracy=trained.train_accuracy,
+        test_accuracy=trained.test_accuracy,
+        digit_accuracy=trained.digit_accuracy,
+        wall_time_s=trained.wall_time_s,
+        total_time_s=time.perf_counter() - started,
+        epochs=trained.epochs,
+        device=str(device),
+        channels_last=channels_last,
+    )
 
-    final_train, _ = _evaluate(model, spec, settings, pairs.train, memory_format)
-    outcome.train_accuracy = final_train.item()
-    last = outcome.epochs[-1]
-    outcome.test_accuracy = last.test_accuracy
-    outcome.digit_accuracy = last.digit_accuracy
 
+class _Single:
+    """One model as the epoch driver's stack of one: batches arrive as [1, b, ...] views."""
 
-def _event_fields(m: EpochMetrics) -> dict[str, Any]:
-    return {
-        "epoch": m.epoch,
-        "train_loss": m.train_loss,
-        "train_accuracy": m.train_accuracy,
-        "test_accuracy": m.test_accuracy,
-        "digit_accuracy": m.digit_accuracy,
-        "elapsed_s": m.elapsed_s,
-    }
+    def __init__(self, model: nn.Module, spec: ModelSpec, settings: TrainSettings, cl: bool):
+        self.model, self.spec, self.settings = model, spec, settings
+        self.memory_format = torch.channels_last if cl else torch.contiguous_format
+        self.optimizer = make_optimizer(model.parameters(), settings)
+
+    def step(self, split: Split) -> tuple[torch.Tensor, torch.Tensor]:
+        s, model = self.settings, self.model
+        if not model.training:
+            model.train()
+        x, y, c = split.input[0], split.target[0], split.classes[0]
+        out = model(x.contiguous(memory_format=self.memory_format))
+        loss = compute_loss(out, y, c, s.loss, s.aux_weight, s.main_weight)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        hits = (predict(out, self.spec.predicts, s.loss) == y).sum()
+        return loss.detach().unsqueeze(0), hits.unsqueeze(0)
+
+    def evaluate(self, split: Split) -> tuple[torch.Tensor, torch.Tensor | None]:
+        one = Split(split.input[0], split.target[0], split.classes[0])
+        acc, digit_acc = _evaluate(self.model, self.spec, self.settings, one, self.memory_format)
+        return acc.unsqueeze(0), None if digit_acc is None else digit_acc.unsqueeze(0)
 
 
 def _evaluate(model, spec, settings, split, memory_format):
