@@ -3,6 +3,7 @@ schema at 80 columns, Typer's usage errors as one line, plain piped output."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -115,3 +116,16 @@ def test_resume_command_is_listed_and_refuses_a_missing_file(tmp_path):
     assert res.exit_code == 2 and "nothing to resume" in res.stderr
     res = runner.invoke(app, ["bench", "--resume"])
     assert res.exit_code == 2 and "--resume needs --out FILE" in res.stderr
+
+
+def test_one_short_key_per_report_with_the_old_name_as_an_alias():
+    res = runner.invoke(app, ["models", "--report", "sgd", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert [r["name"] for r in rows] == ["sgd-convnet", "sgd-ws", "sgd-ws-aux"]
+    assert {r["report"] for r in rows} == {"sgd"}
+    old = runner.invoke(app, ["models", "--report", "convnet-ws-aux", "--json"])
+    assert json.loads(old.stdout) == rows
+    from digitduel.bench.presets import load_preset
+
+    assert load_preset("sgd").name == load_preset("convnet-ws-aux").name == "sgd"

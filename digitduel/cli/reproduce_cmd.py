@@ -34,7 +34,7 @@ def _plan(preset: str, run: RunOptions):
         from digitduel.cli.resume_cmd import stored_plan
 
         plan = stored_plan(run)
-        if plan.preset not in (preset, Path(preset).stem):
+        if not _same_preset(plan.preset, preset):
             raise UserError(
                 f"PRESET {preset} differs from the plan stored in {run.out} ({plan.preset})",
                 code=2,
@@ -44,6 +44,17 @@ def _plan(preset: str, run: RunOptions):
     return plan_from_preset(
         preset, train_overrides=train, bench_overrides=bench, **run.data_source()
     )
+
+
+def _report_key(name: str | None) -> str | None:
+    from digitduel.models.registry import report_key
+
+    return None if name is None else report_key(name)
+
+
+def _same_preset(stored: str | None, given: str) -> bool:
+    """The preset a results file holds is the one named (by name, earlier name or path)."""
+    return _report_key(stored) in (_report_key(given), _report_key(Path(given).stem))
 
 
 def _train(preset: str, run: RunOptions):
@@ -108,7 +119,7 @@ def reproduce(
             )
         result = load_results(from_file)
         name = result.preset or result.name
-        if preset not in (name, Path(preset).stem):
+        if not _same_preset(name, preset):
             typer.echo(f"warning: {from_file} holds preset {name!r}, not {preset!r}", err=True)
         out = from_file
     else:
@@ -116,6 +127,7 @@ def reproduce(
         typer.echo(f"results: {out}", err=True)
 
     rep = reproduction_from_results(result)
+    rep.name = _report_key(rep.name)  # a file from before a report's key changed: its block
     if update_doc is not None:
         try:
             text = update_doc.read_text(encoding="utf-8")
