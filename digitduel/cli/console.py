@@ -34,26 +34,12 @@ def make_console(*, stderr: bool = False, highlight: bool = True) -> Console:
     return console
 
 
-def plain_table(table, console: Console) -> None:
-    """A table as a pipe wants it: no box drawing, one line per row within the console's
-    width. Rich lays the columns out as if they could wrap (the widest ones give way), then
-    each cell keeps to one line, ending in an ellipsis where it does not fit."""
-    table.box = None
-    table.show_edge = False
-    table.pad_edge = False
-    for column in table.columns:
-        column.no_wrap = False
-    widths = table._calculate_column_widths(console, console.options)  # rich's own layout
-    for index, (column, width) in enumerate(zip(table.columns, widths, strict=True)):
-        column.width = max(1, width - table._get_padding_width(index))  # widths pad the cell
-        column.no_wrap = True
-        column.overflow = "ellipsis"
-
-
 def _plain_tables(console: Console):
     """A render hook that makes every table printed `plain_table` (rich loads lazily)."""
     from rich.console import RenderHook
     from rich.table import Table
+
+    from digitduel.report.tables import plain_table
 
     class PlainTables(RenderHook):
         def process_renderables(self, renderables):

@@ -102,7 +102,6 @@ def reproduce(
     printed as JSON."""
     from digitduel.report.reproduce import (
         format_markdown,
-        format_text,
         replace_doc_block,
         reproduction_from_results,
         rich_tables,
@@ -142,12 +141,9 @@ def reproduce(
     elif markdown:
         typer.echo(format_markdown(rep))
     elif update_doc is None:
-        console = make_console()
-        if console.is_terminal:  # the tables of the other commands; a pipe gets plain lines
-            for part in rich_tables(rep):
-                console.print(part)
-        else:
-            typer.echo(format_text(rep))
+        console = make_console()  # tables as the other commands draw them (plain in a pipe)
+        for part in rich_tables(rep):
+            console.print(part)
     if from_file is None:
         hint = f"digitduel reproduce {shlex.quote(preset)} --resume --out {shlex.quote(str(out))}"
         exit_if_interrupted(result, hint)

@@ -5,11 +5,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
 
 from digitduel.bench.results import BenchResult, ContestantSummary, RunRecord
 from digitduel.numbers import MISSING, pct, round_label
 from digitduel.report.stats import fmt_p
+
+
+def plain_table(table: Table, console: Console) -> None:
+    """A table as a pipe wants it: no box drawing, one line per row within the console's
+    width. Rich lays the columns out as if they could wrap (the widest ones give way), then
+    each cell keeps to one line, ending in an ellipsis where it does not fit."""
+    table.box = None
+    table.show_edge = False
+    table.pad_edge = False
+    for column in table.columns:
+        column.no_wrap = False
+    widths = table._calculate_column_widths(console, console.options)  # rich's own layout
+    for index, (column, width) in enumerate(zip(table.columns, widths, strict=True)):
+        column.width = max(1, width - table._get_padding_width(index))  # widths pad the cell
+        column.no_wrap = True
+        column.overflow = "ellipsis"
 
 
 def _published(row: Any) -> str:
@@ -261,6 +278,7 @@ __all__ = [
     "compare_rows",
     "compare_table",
     "environment_line",
+    "plain_table",
     "presets_table",
     "results_table",
     "run_line",
