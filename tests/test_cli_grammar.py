@@ -71,7 +71,9 @@ def test_help_comes_from_the_settings_schema_with_defaults_and_readable_metavars
     assert "Default: 0." in flat and "Default: 1000." in flat and "Default: auto." in flat
     for command in ("bench", "tune", "reproduce", "compare", "show", "models", "resume"):
         text = _help(command)
-        assert not re.search(r"<(bool|int|float|str|path|list\[str\])>", text.split("Arguments")[-1])
+        assert not re.search(
+            r"<(bool|int|float|str|path|list\[str\])>", text.split("Arguments")[-1]
+        )
         assert max(map(len, text.splitlines())) <= 80, command
     assert re.search(r"--set\s+KEY=VALUE", _help("bench"))
     assert re.search(r"--data-dir\s+PATH", _help("reproduce"))

@@ -30,7 +30,9 @@ def bench(
     preset: str = typer.Option(
         None, "--preset", "-p", metavar="NAME", help="A preset name or a .toml file."
     ),
-    lr: float = typer.Option(None, "--lr", metavar="FLOAT", help=setting_help("lr", "the recipe's")),
+    lr: float = typer.Option(
+        None, "--lr", metavar="FLOAT", help=setting_help("lr", "the recipe's")
+    ),
     optimizer: str = typer.Option(
         None, "--optimizer", metavar="NAME", help=setting_help("optimizer", "the recipe's")
     ),

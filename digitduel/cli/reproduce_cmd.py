@@ -85,7 +85,9 @@ def reproduce(
     from_file: Path | None = typer.Option(
         None, "--from", metavar="PATH", help="Read this results file instead of training."
     ),
-    markdown: bool = typer.Option(False, "--markdown", metavar="", help="Print the Markdown table."),
+    markdown: bool = typer.Option(
+        False, "--markdown", metavar="", help="Print the Markdown table."
+    ),
     update_doc: Path | None = typer.Option(
         None,
         "--update-doc",

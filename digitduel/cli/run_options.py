@@ -3,12 +3,12 @@ they drive.
 
 `@with_run_options` adds the shared options (`-r/--rounds`, `--epochs`, `--set`, `--seed`,
 `--n-pairs`, `--device`, `--data-dir`, `--offline`, `-o/--out`, `--resume`, `--executor`,
-`-j/--jobs`, `--ray-address`, `--gpus-per-job`, `--json`) to a Typer command and hands them to it as one `RunOptions`, so the
-commands cannot drift apart in names, short flags or help. The help of an option that is a
-setting is the settings schema's own description and default (digitduel.settings), so a
-setting reads the same in `--help`, the TUI form and a preset error. `run_and_report` runs a
-plan with progress, then prints its table (or its summary JSON); resume.py rebuilds a plan
-from a results file for `--resume`.
+`-j/--jobs`, `--ray-address`, `--gpus-per-job`, `--json`) to a Typer command and hands them
+to it as one `RunOptions`, so the commands cannot drift apart in names, short flags or help.
+The help of an option that is a setting is the settings schema's own description and default
+(digitduel.settings), so a setting reads the same in `--help`, the TUI form and a preset
+error. `run_and_report` runs a plan with progress, then prints its table (or its summary
+JSON); resume_cmd.py rebuilds a plan from a results file for `--resume`.
 """
 
 from __future__ import annotations
@@ -76,9 +76,7 @@ class RunOptions:
     def given(self) -> list[str]:
         """The shared options given on the command line, by flag (for `reproduce --from`)."""
         defaults = asdict(RunOptions())
-        return [
-            _FLAGS[name] for name, value in asdict(self).items() if value != defaults[name]
-        ]
+        return [_FLAGS[name] for name, value in asdict(self).items() if value != defaults[name]]
 
     def data_source(self) -> dict[str, Any]:
         """The plan functions' `data_dir` (absolute: the results file records it) and
@@ -171,18 +169,13 @@ _DECLARED = {
             "lacks are run (-r may grow it; other settings given must agree).",
         ),
     ],
-    "executor": Annotated[
-        str | None, _setting("executor", metavar="NAME")
-    ],
+    "executor": Annotated[str | None, _setting("executor", metavar="NAME")],
     "jobs": Annotated[
-        int | None, _setting("jobs", "-j", metavar="INT", default="one per usable core, at most one per run")
+        int | None,
+        _setting("jobs", "-j", metavar="INT", default="one per usable core, at most one per run"),
     ],
-    "ray_address": Annotated[
-        str | None, _setting("ray_address", metavar="HOST:PORT", default="")
-    ],
-    "gpus_per_job": Annotated[
-        float | None, _setting("gpus_per_job", metavar="FLOAT", default="")
-    ],
+    "ray_address": Annotated[str | None, _setting("ray_address", metavar="HOST:PORT", default="")],
+    "gpus_per_job": Annotated[float | None, _setting("gpus_per_job", metavar="FLOAT", default="")],
     "as_json": Annotated[
         bool, typer.Option("--json", metavar="", help="Print only the summary JSON on stdout.")
     ],

@@ -102,6 +102,7 @@ def environment_line(result: BenchResult) -> str:
 def setup_differences(a: BenchResult, b: BenchResult) -> list[str]:
     """What differs between two benches beyond their models (data source, epochs, pairs,
     device), one phrase each: a verdict between them then compares more than models."""
+
     def epochs(r: BenchResult) -> str:
         return ", ".join(sorted({str(c.settings.epochs) for c in r.contestants}))
 
