@@ -8,6 +8,8 @@
   is `-` (plain ASCII: it reads the same in a pipe, a log or Markdown).
 - `round_label`: rounds as a user reads them, counted from 1 ("round 1") everywhere text is
   shown; the results file's `round` field stays the 0-based index (round_label(0) == "round 1").
+- `middle_ellipsis`: a long path or name made to fit a width by cutting its middle, so both
+  the start (where) and the end (which file) stay readable.
 
 Pure Python, no imports from digitduel: the engine (bench summaries) and the report/TUI
 layers both use it without depending on each other.
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 
 MISSING = "-"  # a number that does not exist (no finished round, untestable, not timed)
 PLUS_MINUS = "±"
+ELLIPSIS = "…"
 
 
 def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
@@ -55,3 +58,17 @@ def round_label(index: int, rounds: int | None = None) -> str:
     """A 0-based round index as a user reads it: `round 1`, or `round 1/4` given the total."""
     text = f"round {index + 1}"
     return f"{text}/{rounds}" if rounds else text
+
+
+def middle_ellipsis(text: str, width: int) -> str:
+    """`text` within `width` characters: unchanged when it fits, else its start and end kept
+    around a `…` (the end gets the extra character: a file name matters more than its
+    folder). Never wider than `width`; a width below 2 leaves only the ellipsis."""
+    if len(text) <= width:
+        return text
+    if width < 2:
+        return ELLIPSIS[: max(width, 0)]
+    keep = width - 1
+    head = keep // 2
+    tail = keep - head
+    return f"{text[:head]}{ELLIPSIS}{text[-tail:]}"

@@ -106,6 +106,6 @@ def test_the_tui_form_takes_kinds_and_choices_from_the_schema():
     from digitduel.tui.form import FIELD_BY_KEY
 
     assert FIELD_BY_KEY["optimizer"].choices == ("adam", "sgd", "rmsprop")
-    assert FIELD_BY_KEY["executor"].choices == ("auto", "serial", "processes", "batched")
+    assert FIELD_BY_KEY["executor"].choices == ("auto", "serial", "processes", "batched", "ray")
     assert FIELD_BY_KEY["lr2"].kind == "float" and FIELD_BY_KEY["augment"].kind == "list"
     assert FIELD_BY_KEY["n_pairs"].hint == "1000" and FIELD_BY_KEY["lr"].hint == "recipe"

@@ -29,7 +29,8 @@ def _rows(report: str | None, model_files: list[str]) -> list[dict]:
             "description": s.description,
             "recipe": s.recipe,
             "options": s.kwargs,
-            "origin": None if s.origin is None else s.origin.to_dict(),
+            # Only user models carry an origin: the built-ins' records stay as they were.
+            **({} if s.origin is None else {"origin": s.origin.to_dict()}),
         }
         for s in list_specs(report)
     ]
@@ -71,8 +72,8 @@ def models(
     with_description = console.width >= 100
     yes = "[green]yes[/]"
     groups = [(f"[bold]{key}[/]: {title}", [r for r in rows if r["report"] == key and
-                                             r["origin"] is None]) for key, title in REPORTS.items()]
-    groups.append(("[bold]user models[/]", [r for r in rows if r["origin"] is not None]))
+                                             r.get("origin") is None]) for key, title in REPORTS.items()]
+    groups.append(("[bold]user models[/]", [r for r in rows if r.get("origin") is not None]))
     for title, mine in groups:
         if not mine:
             continue
@@ -83,7 +84,7 @@ def models(
         table.add_column("digit labels", justify="center", no_wrap=True)
         table.add_column("predicts by", no_wrap=True)
         table.add_column("loss", no_wrap=True)
-        user = mine[0]["origin"] is not None
+        user = mine[0].get("origin") is not None
         if user:
             table.add_column("from", no_wrap=True)  # the file or distribution it came from
         if with_description:

@@ -57,3 +57,5 @@ def tui(
     tui_app.run()
     if tui_app.last_results is not None:
         typer.echo(f"results: {tui_app.last_results}")
+    if tui_app.return_code:  # 130: quit mid-bench, as the CLI after Ctrl-C
+        raise typer.Exit(tui_app.return_code)

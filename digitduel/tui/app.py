@@ -20,6 +20,7 @@ from digitduel.settings import RESULTS_DIR, default_results_path
 from digitduel.tui.setup_screen import SetupScreen
 
 QUIT_WAIT_S = 1.5  # on quit mid-bench: how long to let the runner save before leaving
+INTERRUPTED = 130  # the exit code of a bench cut short, as the CLI's after Ctrl-C
 
 
 class DigitduelApp(App):
@@ -52,12 +53,38 @@ class DigitduelApp(App):
         self.push_screen(SetupScreen())
 
     # -- flow between screens --------------------------------------------------------------
-    def start_bench(self, plan: Any, mnist: Any = None, notes=()) -> None:
+    def start_bench(
+        self,
+        plan: Any,
+        mnist: Any = None,
+        notes=(),
+        *,
+        out: Path | None = None,
+        resume: bool = False,
+    ) -> None:
+        """Show the live run of `plan`, written to `out` (default: a new results file);
+        `resume`: continue `out`'s journal, training only the runs it lacks."""
         from digitduel.tui.run_screen import RunScreen
 
-        out = self.out_path or default_results_path(plan.name, self.out_dir)
-        self.run_screen = RunScreen(plan, out, mnist, notes)  # kept after it gives way to results
-        self.push_screen(self.run_screen)
+        out = out or self.out_path or default_results_path(plan.name, self.out_dir)
+        # kept after it gives way to results
+        self.run_screen = RunScreen(plan, out, mnist, notes, resume=resume)
+        self.clear_notifications()  # a toast belongs to the screen it was raised on
+        if resume:  # the results screen that offered it gives way (its file is rewritten)
+            self.switch_screen(self.run_screen)
+        else:
+            self.push_screen(self.run_screen)
+
+    def resume_results(self, result: Any, path: Path) -> None:
+        """Continue a cancelled (or killed) bench from its results file alone, live."""
+        from digitduel.bench.resume import plan_from_results
+
+        try:
+            plan = plan_from_results(result, path=path)
+        except Exception as err:  # DigitduelError: one line, the results stay on screen
+            self.notify(str(err), severity="error", timeout=10)
+            return
+        self.start_bench(plan, out=Path(path), resume=True)
 
     def bench_finished(self, screen: Any) -> None:
         """The runner returned (finished or cancelled): its results replace the run screen."""
@@ -65,9 +92,11 @@ class DigitduelApp(App):
 
         self.last_results = screen.out_path
         if self.screen is screen:
+            self.clear_notifications()
             self.switch_screen(ResultsScreen(screen.result, screen.out_path))
 
     def back_to_setup(self) -> None:
+        self.clear_notifications()
         while len(self.screen_stack) > 2:  # the default screen, then set-up
             self.pop_screen()
 
@@ -96,6 +125,7 @@ class DigitduelApp(App):
     def _show_results(self, result: Any, path: str) -> None:
         from digitduel.tui.results_screen import ResultsScreen
 
+        self.clear_notifications()
         self.push_screen(ResultsScreen(result, path))
 
     # -- quitting ----------------------------------------------------------------------------
@@ -109,14 +139,16 @@ class DigitduelApp(App):
 
     async def action_quit(self) -> None:
         """Mid-bench: cancel (the run in flight stops at its next batch), give the runner a
-        moment to save the finished runs, then leave; the runner's thread finishes saving
-        before the process exits even if it needs longer."""
+        moment to save the finished runs, then leave with code 130 (as the CLI after Ctrl-C);
+        the runner's thread finishes saving before the process exits even if it needs longer."""
         screen = self.running_bench()
+        code = 0
         if screen is not None:
+            code = INTERRUPTED
             screen.cancel_flag.set()
             self.last_results = screen.out_path
             try:
                 await asyncio.wait_for(screen.worker.wait(), QUIT_WAIT_S)
             except (TimeoutError, Exception):  # noqa: BLE001 - leaving anyway
                 pass
-        self.exit()
+        self.exit(return_code=code)

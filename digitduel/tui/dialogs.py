@@ -1,4 +1,4 @@
-"""Small modal dialogs: pick a preset, open an earlier results file.
+"""Small modal dialogs: pick a preset, open an earlier results file, confirm a question.
 
 Both offer a list (built-in presets; results files found on disk, newest first) and an Input
 for a path, so a file anywhere can be typed. They return what was chosen; the caller loads it.
@@ -11,10 +11,12 @@ from pathlib import Path
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, OptionList
+from textual.widgets import Button, Input, Label, OptionList
 from textual.widgets.option_list import Option
+
+from digitduel.numbers import middle_ellipsis
 
 
 class _PickDialog(ModalScreen[str | None]):
@@ -100,9 +102,51 @@ class OpenResultsDialog(_PickDialog):
             key=lambda p: p.stat().st_mtime,
             reverse=True,
         )
-        for path in files[:200]:
-            options.add_option(Option(str(path), id=str(path)))
+        # the dialog's width (90% of the screen, at most 100) less its frame and the list's
+        width = min(100, self.app.size.width * 9 // 10) - 8
+        for path in files[:200]:  # a long path shortened in its middle: folder and name stay
+            options.add_option(Option(middle_ellipsis(str(path), width), id=str(path)))
         if files:
             options.highlighted = 0
         else:
             options.add_option(Option(f"(no results files in {self.folder}/)", disabled=True))
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """A yes/no question: y or its button says yes; n, escape or the other button, no."""
+
+    DEFAULT_CSS = """
+    ConfirmDialog { align: center middle; }
+    ConfirmDialog > Vertical {
+        width: 64; max-width: 95%; height: auto;
+        border: round $warning; background: $surface; padding: 0 1;
+    }
+    ConfirmDialog Label { width: 1fr; margin-bottom: 1; }
+    ConfirmDialog Horizontal { height: auto; align-horizontal: right; }
+    ConfirmDialog Button { margin-left: 2; }
+    """
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, question: str, *, yes: str = "Yes", no: str = "No") -> None:
+        super().__init__()
+        self.question, self.yes, self.no = question, yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question, markup=False)
+            with Horizontal():
+                yield Button(f"{self.no} (n)", id="no", compact=True)
+                yield Button(f"{self.yes} (y)", id="yes", variant="warning", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()  # the safe answer under enter
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")

@@ -25,11 +25,13 @@ class Field:
     choices: tuple[str, ...] = ()
 
 
-# Order = order on screen: bench shape first, then how each contestant trains.
+# Order = order on screen: the bench's shape and where it runs first (the set-up screen puts
+# the device right after the executor), then how each contestant trains, so what is below
+# the fold on a small terminal is the training fine print (the form names what is hidden).
 FORM_KEYS = (
-    "rounds", "epochs", "n_pairs", "batch_size", "optimizer", "lr", "lr2", "lr_switch",
-    "momentum", "weight_decay", "loss", "aux_weight", "main_weight", "augment", "eval_every",
-    "folds", "seed", "executor",
+    "rounds", "epochs", "n_pairs", "folds", "seed", "executor",
+    "batch_size", "optimizer", "lr", "lr2", "lr_switch", "momentum", "weight_decay", "loss",
+    "aux_weight", "main_weight", "augment", "eval_every",
 )  # fmt: skip
 # Labels are the keys with spaces, hints what an empty field means (a training setting: the
 # model's recipe; a bench setting: the schema's default), except for these.

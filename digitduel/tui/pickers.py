@@ -45,4 +45,3 @@ class ModelList(SelectionList[str]):
 
     def model_names(self) -> list[str]:
         return [o.value for o in self.options if not o.value.startswith("@")]
-

@@ -12,26 +12,30 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer
 from textual_plotext import PlotextPlot
 
 from digitduel.numbers import MISSING, pct
 from digitduel.report import figures
 from digitduel.report.plot_terminal import draw_accuracy_curves
 from digitduel.tui.state import fmt_params
-from digitduel.tui.widgets import RoundsPlot, TitleBar
+from digitduel.tui.widgets import FitLine, RoundsPlot, TitleBar
 
-# (column title, summary attribute to sort by, largest first?)
-COLUMNS: tuple[tuple[str, str, bool], ...] = (
-    ("contestant", "label", False),
-    ("params", "params", True),
-    ("rounds ok", "ok", True),
-    ("train %", "train_mean", True),
-    ("test %", "test_mean", True),
-    ("s/run", "time_mean_s", False),
-)
+
+def columns(held_out: str) -> tuple[tuple[str, str, bool], ...]:
+    """(column title, summary attribute to sort by, largest first?) of the table. The
+    held-out accuracy is titled by what it measures (the bench's `held_out`): "test %", or
+    "val %" under cross-validation, where the runs never saw the test pairs."""
+    return (
+        ("contestant", "label", False),
+        ("params", "params", True),
+        ("rounds ok", "ok", True),
+        ("train %", "train_mean", True),
+        (f"{held_out} %", "test_mean", True),
+        ("s/run", "time_mean_s", False),
+    )
 
 
 class CurvesPlot(PlotextPlot):
@@ -57,7 +61,7 @@ class CurvesPlot(PlotextPlot):
 
 class ResultsScreen(Screen):
     DEFAULT_CSS = """
-    ResultsScreen #where { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
+    ResultsScreen #where { height: auto; padding: 0 1; color: $text-muted; }
     ResultsScreen #results-table { height: auto; max-height: 45%; }
     ResultsScreen #plots { height: 1fr; min-height: 8; }
     ResultsScreen #rounds-plot { width: 1fr; height: 1fr; min-height: 8; }
@@ -69,6 +73,7 @@ class ResultsScreen(Screen):
         Binding("S", "sort_reverse", "Reverse", show=False),
         Binding("o", "open_results", "Open file"),
         Binding("n", "new_bench", "New bench"),
+        Binding("r", "resume", "Resume"),
         Binding("q", "app.quit", "Quit", show=False),
     ]
 
@@ -76,12 +81,14 @@ class ResultsScreen(Screen):
         super().__init__()
         self.result = result
         self.path = Path(path)
-        self.sort_column = 4  # test accuracy, best first
+        self.columns = columns(result.bench.held_out)
+        self.sort_column = 4  # held-out accuracy, best first
         self.reverse = False
 
     def compose(self) -> ComposeResult:
         yield TitleBar(id="title")
-        yield Static(self._where(), id="where", markup=False)
+        with Vertical(id="where"):
+            yield from self._where()
         yield DataTable(id="results-table", cursor_type="row", zebra_stripes=True)
         with Horizontal(id="plots"):
             yield RoundsPlot(self.result.bench.held_out, id="rounds-plot")
@@ -89,28 +96,38 @@ class ResultsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#title", TitleBar).show(
-            f"results of {self.result.name} ({self.result.status})"
-        )
+        name = self.result.name
+        self.query_one("#title", TitleBar).show(f"results of {name} ({self.result.status})", name)
         table = self.query_one("#results-table", DataTable)
-        for title, _attr, _desc in COLUMNS:
-            shown = title.replace("test", self.result.bench.held_out)  # "val %" under CV
-            table.add_column(shown, key=title)
+        for title, attr, _desc in self.columns:
+            table.add_column(title, key=attr)
         self.fill_table()
         self.query_one("#rounds-plot", RoundsPlot).show_rounds(self.rounds())
         self.query_one("#curves-plot", CurvesPlot).show_curves(self.result)
         table.focus()
 
-    def _where(self) -> str:
+    def resumable(self) -> bool:
+        from digitduel.bench.resume import is_resumable
+
+        return is_resumable(self.result)
+
+    def _where(self) -> list[FitLine]:
+        """Where the file is, how far the bench got and on what, and where its digits came
+        from: one line each, the paths shortened in the middle to fit."""
         r = self.result
         runs = len(r.runs)
         planned = len(r.contestants) * r.bench.rounds
         env = r.environment
-        return (
-            f"saved: {self.path.resolve()}\n"
-            f"{r.status}, {runs}/{planned} runs; {env.device} ({env.executor} x{env.jobs}); "
-            f"data: {r.data.description}"
-        )
+        saved = str(self.path.resolve())
+        status = "running, or stopped" if r.status == "running" else r.status  # killed?
+        state = f"{status}, {runs}/{planned} runs on {env.device} ({env.executor} x{env.jobs})"
+        if self.resumable():
+            state += "; r resumes it"
+        return [
+            FitLine(f"saved: {saved}", saved, id="saved"),
+            FitLine(state, id="state"),
+            FitLine(f"data: {r.data.description}", r.data.path, id="data"),
+        ]
 
     def rounds(self) -> list[tuple[str, list[float]]]:
         """(label, test accuracy of each ok round) in the table's current order."""
@@ -121,7 +138,7 @@ class ResultsScreen(Screen):
         return list(by_label.items())
 
     def sorted_summary(self) -> list[Any]:
-        _title, attr, largest_first = COLUMNS[self.sort_column]
+        _title, attr, largest_first = self.columns[self.sort_column]
         present = [s for s in self.result.summary if getattr(s, attr) is not None]
         missing = [s for s in self.result.summary if getattr(s, attr) is None]
         present.sort(key=lambda s: getattr(s, attr), reverse=largest_first != self.reverse)
@@ -146,7 +163,7 @@ class ResultsScreen(Screen):
                 f"{s.time_mean_s:.2f}" if s.time_mean_s is not None else MISSING,
                 key=s.label,
             )
-        title = COLUMNS[self.sort_column][0].replace("test", self.result.bench.held_out)
+        title = self.columns[self.sort_column][0]
         self.query_one("#results-table", DataTable).border_title = f"sorted by {title}"
 
     def _resort(self) -> None:
@@ -154,7 +171,7 @@ class ResultsScreen(Screen):
         self.query_one("#rounds-plot", RoundsPlot).show_rounds(self.rounds())
 
     def action_sort_next(self) -> None:
-        self.sort_column = (self.sort_column + 1) % len(COLUMNS)
+        self.sort_column = (self.sort_column + 1) % len(self.columns)
         self.reverse = False
         self._resort()
 
@@ -175,3 +192,13 @@ class ResultsScreen(Screen):
 
     def action_new_bench(self) -> None:
         self.app.back_to_setup()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "resume":  # offered only for a bench with runs left to do
+            return self.resumable()
+        return True
+
+    def action_resume(self) -> None:
+        """Continue the bench from this file alone: the runs it lacks, with live plots."""
+        if self.resumable():
+            self.app.resume_results(self.result, self.path)

@@ -20,13 +20,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, ProgressBar, RichLog, Static
+from textual.widgets import DataTable, Footer, ProgressBar, RichLog
 from textual.worker import Worker, WorkerState
 
+from digitduel.numbers import MISSING, mean_std, pct, round_label
 from digitduel.tui.form import epochs_by_label
-from digitduel.numbers import MISSING, mean_std, pct
 from digitduel.tui.state import BenchState, fmt_duration, fmt_params
-from digitduel.tui.widgets import AccuracyPlot, LossPlot, TitleBar
+from digitduel.tui.widgets import AccuracyPlot, FitLine, LossPlot, TitleBar
 
 REDRAW_S = 0.25  # how often the screen drains events and redraws
 LOG_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
@@ -36,10 +36,10 @@ class RunScreen(Screen):
     DEFAULT_CSS = """
     RunScreen .line { height: 1; }
     RunScreen #bench-line, RunScreen #run-line {
-        width: 1fr; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
+        width: 1fr; height: 1; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis;
     }
     RunScreen ProgressBar { width: auto; }
-    RunScreen ProgressBar Bar { width: 20; }
+    RunScreen ProgressBar Bar { width: 12; }
     RunScreen #plots { height: 1fr; min-height: 8; }
     RunScreen #bottom { height: 33%; min-height: 6; }
     RunScreen #live-table { width: 2fr; }
@@ -51,11 +51,15 @@ class RunScreen(Screen):
         Binding("f", "focus_next_contestant", "Follow next"),
         Binding("r", "results", "Results", show=False),
         Binding("escape", "back", "Back", show=False),
+        Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, plan: Any, out_path: Path, mnist: Any = None, notes=()) -> None:
+    def __init__(
+        self, plan: Any, out_path: Path, mnist: Any = None, notes=(), *, resume: bool = False
+    ) -> None:
         super().__init__()
         self.plan = plan
+        self.resume = resume  # continue the file's journal: skip the runs it has
         self.held_out = plan.bench.held_out  # "val" under cross-validation
         self.out_path = Path(out_path)
         self.mnist = mnist
@@ -72,10 +76,10 @@ class RunScreen(Screen):
     def compose(self) -> ComposeResult:
         yield TitleBar(id="title")
         with Horizontal(classes="line"):
-            yield Static("", id="bench-line", markup=False)
+            yield FitLine("", id="bench-line")
             yield ProgressBar(id="bench-progress", show_eta=False)
         with Horizontal(classes="line"):
-            yield Static("", id="run-line", markup=False)
+            yield FitLine("", id="run-line")
             yield ProgressBar(id="run-progress", show_eta=False)
         with Horizontal(id="plots"):
             yield LossPlot(id="loss-plot")
@@ -86,7 +90,9 @@ class RunScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#title", TitleBar).show(f"running {self.plan.name} -> {self.out_path}")
+        doing = "resuming" if self.resume else "running"
+        out = str(self.out_path)
+        self.query_one("#title", TitleBar).show(f"{doing} {self.plan.name} → {out}", out)
         self.loss_plot = self.query_one("#loss-plot", LossPlot)
         self.acc_plot = self.query_one("#acc-plot", AccuracyPlot)
         table = self.query_one("#live-table", DataTable)
@@ -97,19 +103,22 @@ class RunScreen(Screen):
 
     # -- the worker: the only place the engine runs ------------------------------------------
     def run_bench_worker(self) -> Worker:
-        events, cancel, plan, out, mnist = (
+        events, cancel, plan, out, mnist, resume = (
             self.events,
             self.cancel_flag,
             self.plan,
             self.out_path,
             self.mnist,
+            self.resume,
         )
 
         def work() -> Any:
             from digitduel.bench import run_bench
 
             start_resource_tracker()
-            return run_bench(plan, out, on_event=events.append, cancel=cancel, mnist=mnist)
+            return run_bench(
+                plan, out, resume=resume, on_event=events.append, cancel=cancel, mnist=mnist
+            )
 
         return self.run_worker(work, thread=True, exit_on_error=False, name="bench", group="bench")
 
@@ -158,15 +167,19 @@ class RunScreen(Screen):
             tested = [v for v in run.curve.test_accuracy if v is not None]
             last = tested[-1] if tested else None
             status = "" if run.status == "running" else f" [{run.status}]"
-            self.query_one("#run-line", Static).update(
-                f"{run.key.contestant} round {run.key.round + 1}: epoch {run.epoch}/{run.epochs}"
-                f"  {self.held_out} {pct(last)}%{status}  ({len(st.in_flight)} in flight)"
+            others = len(st.in_flight) - (run.key in st.in_flight)
+            more = f"  +{others} in flight" if others > 0 else ""
+            label = run.key.contestant
+            self.query_one("#run-line", FitLine).show_text(
+                f"{label} {round_label(run.key.round, st.rounds)}: epoch {run.epoch}/{run.epochs}"
+                f"  {self.held_out} {pct(last)}%{status}{more}",
+                label,
             )
             earlier = st.finished_rounds(run.key.contestant, exclude=run.key)
             self.loss_plot.show_runs(run, earlier)
             self.acc_plot.show_runs(run, earlier)
         elif st.status in ("starting", "running"):
-            self.query_one("#run-line", Static).update("loading data, starting the first run…")
+            self.query_one("#run-line", FitLine).show_text("loading data, starting the first run…")
         self._fill_table()
         self.refresh_clock()
 
@@ -174,9 +187,10 @@ class RunScreen(Screen):
         st = self.state
         eta = st.eta_s()
         when = f"ETA {fmt_duration(eta)}" if eta is not None else st.status
-        self.query_one("#bench-line", Static).update(
+        self.query_one("#bench-line", FitLine).show_text(
             f"{self.plan.name}: runs {st.done_runs}/{st.total_runs or '?'}"
-            f"  elapsed {fmt_duration(st.elapsed_s())}  {when}"
+            f"  elapsed {fmt_duration(st.elapsed_s())}  {when}",
+            self.plan.name,
         )
 
     def _fill_table(self) -> None:
@@ -214,6 +228,24 @@ class RunScreen(Screen):
             self.app.back_to_setup()
         else:
             self.notify("the bench is running: c cancels it", severity="warning")
+
+    def action_quit(self) -> None:
+        """q: leave the app; while a bench runs, only after a confirmation (the runs finished
+        so far are kept in the results file, and it can be resumed later)."""
+        if not self.running:
+            self.app.exit()
+            return
+        from digitduel.tui.dialogs import ConfirmDialog
+
+        question = (
+            f"A bench is running. Cancel it and quit?\nRuns finished so far stay in "
+            f"{self.out_path.name}; open it later (ctrl+o) to resume."
+        )
+        self.app.push_screen(ConfirmDialog(question, yes="Cancel and quit"), self._quit_confirmed)
+
+    async def _quit_confirmed(self, yes: bool | None) -> None:
+        if yes:
+            await self.app.action_quit()
 
     def action_results(self) -> None:
         if self.result is not None:

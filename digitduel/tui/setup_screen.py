@@ -26,7 +26,7 @@ from digitduel.tui.form import (
 )
 from digitduel.tui.pickers import ModelList, SchemaValidator
 from digitduel.tui.state import fmt_params
-from digitduel.tui.widgets import TitleBar
+from digitduel.tui.widgets import FitLine, TitleBar
 
 _PARAMS: dict[str, int] = {}  # model name -> parameter count, computed once per process
 
@@ -43,9 +43,11 @@ class SetupScreen(Screen):
     SetupScreen .row Input.-invalid { background: $error 40%; }
     SetupScreen .msg { color: $error; height: auto; display: none; padding-left: 14; }
     SetupScreen .msg.shown { display: block; }
-    SetupScreen #bottom { height: 3; }
-    SetupScreen #status { width: 1fr; height: 3; padding: 0 1; color: $text-muted; }
-    SetupScreen #start { width: 14; margin: 1 1 0 0; }
+    SetupScreen #bottom { height: auto; padding: 0 1; }
+    SetupScreen #what-row { height: auto; }
+    SetupScreen #bottom FitLine { width: 1fr; color: $text-muted; }
+    SetupScreen #status-note.empty { display: none; }
+    SetupScreen #start { width: auto; min-width: 9; margin-left: 1; }
     """
 
     BINDINGS = [
@@ -62,6 +64,7 @@ class SetupScreen(Screen):
         self.registry_error: str | None = None
         self.mnist: Any = None  # the loaded MnistData, handed to the bench
         self.data_line = "data: loading…"
+        self.data_path: str | None = None  # shortened first when the data line is too long
         self.data_notes: list[str] = []
         self.problem: str | None = None  # why Start is disabled, or a plan error
 
@@ -73,7 +76,7 @@ class SetupScreen(Screen):
                 yield ModelList(id="models")
             with VerticalScroll(id="form", can_focus=False):
                 for f in FIELDS:
-                    with Horizontal(classes="row"):
+                    with Horizontal(classes="row", id=f"row-{f.key}"):
                         yield Label(f.label)
                         if f.kind == "choice":
                             yield Select(
@@ -91,25 +94,35 @@ class SetupScreen(Screen):
                                 compact=True,
                             )
                     yield Static("", id=f"m-{f.key}", classes="msg", markup=False)
-                with Horizontal(classes="row"):
-                    yield Label("device")
-                    yield Select(
-                        [("auto", "auto"), ("cpu", "cpu")],
-                        value="auto",
-                        id="f-device",
-                        allow_blank=False,
-                        compact=True,
-                    )
-        with Horizontal(id="bottom"):
-            yield Static(self.data_line, id="status", markup=False)
-            yield Button("Start", id="start", variant="success", disabled=True)
+                    if f.key == "executor":  # where the bench runs: together
+                        yield from self._device_row()
+        with Vertical(id="bottom"):  # the data line gets the full width, for its path
+            with Horizontal(id="what-row"):
+                yield FitLine("", id="status-what")
+                yield Button("Start", id="start", variant="success", disabled=True, compact=True)
+            yield FitLine(self.data_line, id="status-data")
+            yield FitLine("", id="status-note", classes="empty")
         yield Footer()
+
+    def _device_row(self) -> ComposeResult:
+        with Horizontal(classes="row", id="row-device"):
+            yield Label("device")
+            yield Select(
+                [("auto", "auto"), ("cpu", "cpu")],
+                value="auto",
+                id="f-device",
+                allow_blank=False,
+                compact=True,
+            )
 
     def on_mount(self) -> None:
         self.query_one("#title", TitleBar).show("set-up: pick contestants, settings, ctrl+r")
         models = self.query_one("#models", ModelList)
         models.border_title = "contestants (space: pick)"
-        self.query_one("#form").border_title = "settings (empty: model's recipe)"
+        form = self.query_one("#form", VerticalScroll)
+        form.border_title = "settings (empty: model's recipe)"
+        self.watch(form, "scroll_y", self.hint_hidden_fields, init=False)
+        self.call_after_refresh(self.hint_hidden_fields)
         self.load_registry()
         self.load_data()
         self.refresh_state()
@@ -190,7 +203,42 @@ class SetupScreen(Screen):
 
     def _show_data(self, mnist, line: str, notes: list[str]) -> None:
         self.mnist, self.data_line, self.data_notes = mnist, line, notes
+        self.data_path = mnist.path if mnist is not None else None
         self.refresh_state()
+
+    # -- what is below the fold ------------------------------------------------------------
+    def hidden_fields(self) -> list[str]:
+        """Labels of the form's rows below its visible part (a short terminal)."""
+        form = self.query_one("#form", VerticalScroll)
+        bottom = form.scroll_y + form.scrollable_content_region.height
+        rows = form.query(".row")
+        return [
+            str(row.query_one(Label).render()) for row in rows if row.virtual_region.bottom > bottom
+        ]
+
+    def hint_hidden_fields(self, *_args) -> None:
+        """Name what is below the fold in the form's bottom border, so a field nobody can see
+        is not mistaken for a field that does not exist."""
+        hidden = self.hidden_fields()
+        form = self.query_one("#form", VerticalScroll)
+        hint = ""
+        if hidden:
+            hint = f"↓ more: {', '.join(hidden)}"
+            if len(hint) > form.size.width - 6:
+                hint = f"↓ {len(hidden)} more below (scroll)"
+        form.border_subtitle = hint
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.hint_hidden_fields)
+
+    def show_status(self, what: str, note: str | None = None) -> None:
+        """The status block: what Start would do (or why it cannot), the data source (its
+        path shortened in the middle to fit), the data's last note if any."""
+        self.query_one("#status-what", FitLine).show_text(what)
+        self.query_one("#status-data", FitLine).show_text(self.data_line, self.data_path)
+        note_line = self.query_one("#status-note", FitLine)
+        note_line.show_text(note or "")
+        note_line.set_class(not note, "empty")
 
     # -- the form ------------------------------------------------------------------------
     def form_values(self) -> tuple[dict[str, Any], dict[str, str]]:
@@ -239,9 +287,9 @@ class SetupScreen(Screen):
             preset = f"preset {self.preset.name}; "
         elif self.preset:  # build_plan then uses the picked models' recipes + the form
             preset = f"not preset {self.preset.name} (other picks): recipes + form; "
-        what = self.problem or f"{preset}{len(picked)} contestant(s) picked: ctrl+r to start"
-        notes = f"\n{self.data_notes[-1]}" if self.data_notes else ""
-        self.query_one("#status", Static).update(f"{what}\n{self.data_line}{notes}")
+        what = self.problem or f"{preset}{len(picked)} picked: ctrl+r starts"
+        self.show_status(what, self.data_notes[-1] if self.data_notes else None)
+        self.call_after_refresh(self.hint_hidden_fields)  # the status may have grown
 
     @on(Input.Changed)
     @on(Select.Changed)
@@ -310,7 +358,7 @@ class SetupScreen(Screen):
             return
         values, _ = self.form_values()
         self.query_one("#start", Button).disabled = True
-        self.query_one("#status", Static).update("preparing the bench…")
+        self.query_one("#status-what", FitLine).show_text("preparing the bench…")
         device = str(self.query_one("#f-device", Select).value)
         self.prepare_plan(self.picked(), values, device)
 
@@ -336,5 +384,5 @@ class SetupScreen(Screen):
 
     def _cannot_start(self, message: str) -> None:
         self.refresh_state()
-        self.query_one("#status", Static).update(f"cannot start: {message}\n{self.data_line}")
+        self.query_one("#status-what", FitLine).show_text(f"cannot start: {message}")
         self.notify(message, severity="error", timeout=10)

@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from digitduel.numbers import pct, round_label
 from digitduel.training.events import (
     BenchEnded,
     BenchStarted,
@@ -101,6 +102,7 @@ class BenchState:
         self.log: deque[tuple[str, str]] = deque(maxlen=LOG_LINES)  # (level, line)
         self.log_total = 0  # lines ever logged: a screen writes the ones it has not shown
         self.status = "starting"  # running, finished, cancelled, failed
+        self.held_out = "test"  # what a run's "test" accuracy measures ("val": a CV fold)
         self.results_path: str | None = None
         self.started_at: float | None = None
         self.epochs_done = 0
@@ -119,6 +121,7 @@ class BenchState:
         self.contestants = list(e.contestants)
         self.rows = {c: ContestantRow(c) for c in self.contestants}
         self.status = "running"
+        self.held_out = e.held_out
         self.started_at = self.clock()
         more = f", {e.done_runs} already done" if e.done_runs else ""
         self._log("info", f"{len(e.contestants)} contestants x {e.rounds} rounds{more}")
@@ -154,7 +157,7 @@ class BenchState:
         self.epochs_skipped += max(0, self._planned_epochs(e.job.contestant) - run.epoch)
         record = e.record
         row = self.rows.setdefault(e.job.contestant, ContestantRow(e.job.contestant))
-        tag = f"{e.job.contestant} round {e.job.round + 1}"
+        tag = f"{e.job.contestant} {round_label(e.job.round)}"
         if record is None:  # cancelled in flight: nothing was recorded
             self._log("warning", f"{tag}: cancelled (not recorded)")
             return
@@ -169,6 +172,9 @@ class BenchState:
             if record.train_accuracy is not None:
                 row.train.append(record.train_accuracy)
             row.times.append(record.wall_time_s)
+            accuracy = f"{self.held_out} {pct(record.test_accuracy)}%"
+            trained = f"train {pct(record.train_accuracy)}% in {record.wall_time_s:.1f} s"
+            self._log("info", f"{tag}: {accuracy}, {trained}")
         elif record.status == "diverged":
             row.diverged += 1
             row.times.append(record.wall_time_s)

@@ -12,17 +12,57 @@ import math
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
+from digitduel.numbers import middle_ellipsis, round_label
 from digitduel.tui.state import RunView
 
 LIVE = "cyan+"
 TRAIN = "orange+"
 FAINT = "gray"
 MEAN = "green+"
+EARLIER = "earlier rounds"  # the faint curves' legend: a dip there is a real, finished round
 
 
-class TitleBar(Static):
-    """One line at the top: app name and where we are. (Textual's Header can raise while
-    a screen is swapped out just as the app exits; this cannot.)"""
+MIN_SHRUNK = 12  # a shortened path keeps at least this much: its start, "…", its end
+
+
+def fit_text(text: str, shrink: str | None, width: int) -> str:
+    """`text` made to fit `width` columns by shortening `shrink` (a path or a long name inside
+    it) with a middle ellipsis; the rest of the text is kept whole (it wraps, if it must, at a
+    word boundary: nothing is cut mid-word). Unchanged when it fits or `width` is unknown."""
+    if width <= 0 or len(text) <= width or not shrink or shrink not in text:
+        return text
+    room = max(width - (len(text) - len(shrink)), MIN_SHRUNK)
+    return text.replace(shrink, middle_ellipsis(shrink, room), 1)
+
+
+class FitLine(Static):
+    """Text that fits its width: the part named `shrink` (a path, a contestant label) loses
+    its middle first; what still does not fit wraps. Refitted whenever its width changes."""
+
+    DEFAULT_CSS = """
+    FitLine { height: auto; }
+    """
+
+    def __init__(self, text: str = "", shrink: str | None = None, **kwargs) -> None:
+        super().__init__(text, markup=False, **kwargs)
+        self.text, self.shrink = text, shrink
+
+    def show_text(self, text: str, shrink: str | None = None) -> None:
+        self.text, self.shrink = text, shrink
+        self._refit()
+
+    def on_resize(self) -> None:
+        self._refit()
+
+    def _refit(self) -> None:
+        fitted = fit_text(self.text, self.shrink, self.content_size.width)
+        self.update(fitted)
+
+
+class TitleBar(FitLine):
+    """One line at the top: app name and where we are; a path in it is shortened in the
+    middle to fit. (Textual's Header can raise while a screen is swapped out just as the app
+    exits; this cannot.)"""
 
     DEFAULT_CSS = """
     TitleBar { dock: top; height: 1; background: $panel; color: $foreground;
@@ -30,10 +70,11 @@ class TitleBar(Static):
     """
 
     def __init__(self, text: str = "digitduel", **kwargs) -> None:
-        super().__init__(text, markup=False, **kwargs)
+        super().__init__(text, **kwargs)
 
-    def show(self, where: str) -> None:
-        self.update(f"digitduel · {where}")
+    def show(self, where: str, path: str | None = None) -> None:
+        """`where`: what this screen does, with `path` (if any) inside it, shortened to fit."""
+        self.show_text(f"digitduel · {where}", path)
 
 
 class _Plot(PlotextPlot):
@@ -45,19 +86,22 @@ class _Plot(PlotextPlot):
         super().__init__(**kwargs)
         self.title = title
         self.drawn: dict[str, int] = {}
+        self.legend: list[str] = []  # the labelled series, as the plot's legend lists them
 
     def _begin(self) -> None:
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
         plt.title(self.title)
-        self.drawn = {}
+        self.drawn, self.legend = {}, []
 
     def _line(self, name: str, xs: list, ys: list, color: str, label: str | None = None) -> None:
         if not xs:
             return
         self.plt.plot(xs, ys, color=color, marker="braille", label=label)
         self.drawn[name] = self.drawn.get(name, 0) + len(xs)
+        if label:
+            self.legend.append(label)
 
 
 def _epoch_points(values, keep, y) -> tuple[list[int], list[float]]:
@@ -93,11 +137,12 @@ class LossPlot(_Plot):
 
     def show_runs(self, live: RunView | None, earlier: list[RunView]) -> None:
         self._begin()
-        for run in earlier:
-            self._line("earlier", *_log_loss(run.curve), FAINT)
+        for run in earlier:  # one legend entry for all of them: the first drawn gets it
+            label = EARLIER if "earlier" not in self.drawn else None
+            self._line("earlier", *_log_loss(run.curve), FAINT, label)
         if live is not None:
             self._line("live", *_log_loss(live.curve), LIVE, "this run")
-            self.plt.title(f"log10 loss: {live.key.contestant} r{live.key.round + 1}")
+            self.plt.title(f"log10 loss, {round_label(live.key.round)}")
         _epoch_ticks(self.plt, [live, *earlier])
         self.refresh()
 
@@ -113,7 +158,8 @@ class AccuracyPlot(_Plot):
     def show_runs(self, live: RunView | None, earlier: list[RunView]) -> None:
         self._begin()
         for run in earlier:
-            self._line("earlier", *_evaluated(run.curve.test_accuracy), FAINT)
+            label = f"{self.held_out}, {EARLIER}" if "earlier" not in self.drawn else None
+            self._line("earlier", *_evaluated(run.curve.test_accuracy), FAINT, label)
         if live is not None:
             c = live.curve
             xs = list(range(1, len(c.train_accuracy) + 1))
@@ -124,11 +170,12 @@ class AccuracyPlot(_Plot):
 
 
 class RoundsPlot(_Plot):
-    """Test accuracy (%) of every contestant over its rounds: a min-max bar, each round a
+    """Held-out (test, or validation under CV) accuracy (%) of every contestant over its rounds: a min-max bar, each round a
     dot, the mean a cross. Contestants run down the y axis, so long names stay readable."""
 
     def __init__(self, held_out: str = "test", **kwargs) -> None:
         super().__init__(f"{held_out} accuracy % over rounds (min-max, rounds, mean)", **kwargs)
+        self.held_out = held_out  # "val" under cross-validation: what the dots measure
 
     def show_rounds(self, rows: list[tuple[str, list[float]]]) -> None:
         """rows: (label, test accuracies as fractions), top to bottom."""
@@ -155,5 +202,5 @@ class RoundsPlot(_Plot):
             lo, hi = min(every), max(every)
             pad = max(0.5, 0.05 * (hi - lo))
             self.plt.xlim(lo - pad, hi + pad)
-        self.plt.xlabel("test accuracy %")
+        self.plt.xlabel(f"{self.held_out} accuracy %")
         self.refresh()
