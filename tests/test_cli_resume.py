@@ -93,3 +93,24 @@ def test_compare_names_its_test_per_row_and_warns_on_unlike_setups(tmp_path, mni
     doc = json.loads(runner.invoke(app, ["compare", a, "--json"]).stdout)
     assert doc["rows"][0]["reference"] == doc["rows"][0]["label"]
     assert {row["test"] for row in doc["rows"][1:]} == {"paired"}
+
+
+def test_bench_and_tune_write_to_the_one_default_place(tmp_path, mnist_dir, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = [
+        "--epochs",
+        "1",
+        "--n-pairs",
+        "40",
+        "--executor",
+        "serial",
+        "--data-dir",
+        str(mnist_dir),
+    ]
+    res = runner.invoke(app, ["bench", "-m", TINY, *data])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["tune", TINY, "--grid", "lr=1e-3,1e-2", "-k", "2", *data])
+    assert res.exit_code == 0, res.output
+    written = sorted(p.name for p in (tmp_path / "digitduel-results").glob("*.json"))
+    assert [n.split("-", 2)[2] for n in written] == [f"{TINY}.json", f"tune-{TINY}.json"]
+    assert not list(tmp_path.glob("*.json"))  # nothing loose in the working directory
