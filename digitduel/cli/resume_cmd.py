@@ -36,9 +36,9 @@ def stored_plan(run: RunOptions, **own: Any) -> Any:
     for key, value in given.items():
         if key in FREE:
             continue
-        stored = _stored_values(plan, key)
-        if any(v != value for v in stored):
-            _refuse(names[key], value, stored[0], out)
+        differing = [v for v in _stored_values(plan, key) if v != value]
+        if differing:
+            _refuse(names[key], value, differing[0], out)
     if run.data_dir is not None:
         wanted = run.data_source()["data_dir"]
         if plan.data_dir is None or Path(plan.data_dir).resolve() != Path(wanted):
