@@ -26,4 +26,7 @@ class ConfigError(DigitduelError):
 
 
 class DeviceError(DigitduelError):
-    """A device that this machine does not have."""
+    """A device that this machine does not have (`--device cuda` without CUDA): a usage
+    error, exit 2, like an unknown device name."""
+
+    code = 2

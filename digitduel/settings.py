@@ -33,7 +33,19 @@ _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    # No NaN or infinity in any setting: `lr = nan` is "a finite number", not "<= 10".
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False
+    )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans(cls, v: Any) -> Any:
+        # pydantic's lax mode reads `epochs = true` as 1 and `lr = true` as 1.0; no setting
+        # here is a boolean, so true/false is always a mistake.
+        if isinstance(v, bool):
+            raise ValueError(f"expected a number or a name, not {str(v).lower()}")
+        return v
 
 
 class TrainSettings(_Strict):
@@ -52,8 +64,8 @@ class TrainSettings(_Strict):
     )
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum")
     weight_decay: float = Field(0.0, ge=0, le=1, description="L2 penalty")
-    epochs: int = Field(25, ge=1, le=10_000, description="epochs per run")
-    batch_size: int = Field(100, ge=1, le=100_000, description="training batch size")
+    epochs: int = Field(25, strict=True, ge=1, le=10_000, description="epochs per run")
+    batch_size: int = Field(100, strict=True, ge=1, le=100_000, description="training batch size")
     loss: Loss = Field("ce", description="ce (2 logits), mse (one output unit) or bce (one logit)")
     aux_weight: float = Field(
         0.0, ge=0, le=1000, description="alpha: weight of the digit (auxiliary) loss"
@@ -66,6 +78,7 @@ class TrainSettings(_Strict):
     )
     eval_every: int = Field(
         1,
+        strict=True,
         ge=1,
         le=10_000,
         description="evaluate the test set every k epochs and after the last: 1 draws whole "
@@ -96,19 +109,24 @@ class BenchSettings(_Strict):
 
     rounds: int = Field(
         1,
+        strict=True,
         ge=1,
         le=1000,
         description="rounds, each a fresh draw of pairs and a fresh initialisation (with "
         "folds: how many folds are run)",
     )
-    n_pairs: int = Field(1000, ge=2, le=100_000, description="train pairs and test pairs per round")
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="base seed; round r derives its own")
+    n_pairs: int = Field(
+        1000, strict=True, ge=2, le=100_000, description="train pairs and test pairs per round"
+    )
+    seed: int = Field(
+        0, strict=True, ge=0, le=2**31 - 1, description="base seed; round r derives its own"
+    )
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
     executor: Literal["auto", "serial", "processes", "batched", "ray"] = Field(
         "auto", description="auto, serial, processes, batched or ray"
     )
     jobs: int | None = Field(
-        None, ge=1, le=256, description="worker processes (processes executor)"
+        None, strict=True, ge=1, le=256, description="worker processes (processes executor)"
     )
     ray_address: str | None = Field(
         None,
@@ -124,6 +142,7 @@ class BenchSettings(_Strict):
     )
     folds: int = Field(
         0,
+        strict=True,
         ge=0,
         le=100,
         description="k-fold cross-validation (0: off): one draw of train pairs split into k "

@@ -62,11 +62,14 @@ class DataContext:
     # Modules defining the contestants' models: a fresh worker process imports them so a model
     # registered outside digitduel.models (a plug-in, a test) is known there too.
     model_modules: tuple[str, ...] = ()
+    # User models' `ModelOrigin`s (digitduel.models.user): a worker loads the same files under
+    # the same module names (`prepare_worker`), as their import names exist in no other process.
+    model_origins: tuple = ()
     _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_mnist(
-        cls, mnist, n_pairs: int, device: str, model_modules=(), folds: int = 0
+        cls, mnist, n_pairs: int, device: str, model_modules=(), folds: int = 0, model_origins=()
     ) -> DataContext:
         return cls(
             train_images=mnist.train.images.numpy(),
@@ -80,6 +83,7 @@ class DataContext:
             device=device,
             folds=folds,
             model_modules=tuple(model_modules),
+            model_origins=tuple(model_origins),
         )
 
     def __getstate__(self):
@@ -123,6 +127,27 @@ class DataContext:
 
     def job_pairs(self, job: Job):
         return self.pairs(job.data_seed, job.fold)
+
+
+def prepare_worker(ctx: DataContext) -> None:
+    """What any executor's fresh worker (a process, a remote machine) calls once, before its
+    first job: import the modules and load the user model files that define the contestants,
+    so `get_spec` knows every model the jobs name. A user file that no longer loads, or was
+    edited since the bench began (its SHA-256 differs), raises a one-line ConfigError: the
+    worker's jobs then fail with it rather than train code the results do not describe."""
+    import importlib
+
+    for module in ctx.model_modules:
+        importlib.import_module(module)
+    if ctx.model_origins:
+        from digitduel.errors import ConfigError
+        from digitduel.models.user import load_origins
+
+        for origin in ctx.model_origins:
+            changed = origin.changed_files() if origin is not None else []
+            if changed:
+                raise ConfigError(f"{changed[0]} changed since the bench began", code=2)
+        load_origins(ctx.model_origins)
 
 
 def is_cancelled(cancel: Cancel | None) -> bool:

@@ -149,9 +149,13 @@ def plan_for_models(
     offline: bool = False,
     name: str | None = None,
 ) -> BenchPlan:
-    """Contestants = the named models, each with its registered recipe (+ CLI overrides)."""
+    """Contestants = the named models, each with its registered recipe (+ CLI overrides).
+    A `PATH.py[:Name]` or `module:attr` among them is loaded and stands for its models."""
+    from digitduel.models.user import model_names
+
     if not models:
         raise ConfigError("no models to bench (use --all, --model NAME or --preset NAME)")
+    models = model_names(models)
     if len(set(models)) != len(models):
         raise ConfigError("a model is named twice; each contestant needs its own label")
     contestants = [contestant_for(m, layers=[train_overrides], where="flags") for m in models]

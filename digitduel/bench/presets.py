@@ -3,6 +3,7 @@
 
     name = "quick"
     description = "..."
+    model_files = ["my_nets.py"]  # optional: user model files, relative to this preset file
     [settings]                 # train keys (lr, epochs, ...) and bench keys (rounds, seed, n_pairs)
     epochs = 5
     rounds = 2
@@ -41,7 +42,7 @@ from digitduel.settings import (
     split_keys,
 )
 
-TOP_KEYS = {"name", "description", "settings", "contestants", "report"}
+TOP_KEYS = {"name", "description", "model_files", "settings", "contestants", "report"}
 CONTESTANT_KEYS = {"label", "model"}
 
 
@@ -55,6 +56,7 @@ class Preset:
     contestants: list[dict[str, Any]] = field(default_factory=list)
     report: dict[str, ReportRow] | None = None
     report_source: str | None = None
+    model_files: list[str] = field(default_factory=list)  # absolute (or module:attr) sources
 
     def to_plan(
         self,
@@ -63,7 +65,16 @@ class Preset:
         bench_overrides: dict[str, Any] | None = None,
         data_dir: str | None = None,
         offline: bool = False,
+        extra_models: list[str] | None = None,
     ) -> BenchPlan:
+        """The preset's plan; `extra_models` (e.g. the user's own, `reproduce -m mine`) join
+        its contestants with their own recipe and the CLI overrides, not the preset's
+        [settings], which are the report's set-up for the report's models."""
+        if self.model_files:
+            from digitduel.models.user import load_source
+
+            for source in self.model_files:
+                load_source(source)  # its one-line ConfigError names the file
         contestants = []
         for i, entry in enumerate(self.contestants, start=1):
             own = {k: v for k, v in entry.items() if k not in CONTESTANT_KEYS}
@@ -75,6 +86,7 @@ class Preset:
                     where=f"{self.where}: [[contestants]] #{i}",
                 )
             )
+        contestants += _extra_contestants(extra_models or [], contestants, train_overrides)
         bench = make_bench_settings(self.bench, where=f"{self.where}: [settings]")
         bench = make_bench_settings(bench.model_dump(), bench_overrides, where="flags")
         return BenchPlan(
@@ -88,6 +100,20 @@ class Preset:
             report=self.report,
             report_source=self.report_source,
         )
+
+
+def _extra_contestants(models: list[str], present: list[Any],
+                       train_overrides: dict[str, Any] | None) -> list[Any]:
+    from digitduel.models.user import model_names
+
+    labels = {c.label for c in present}
+    extra = []
+    for name in model_names(models):
+        if name in labels:
+            raise ConfigError(f"--model {name}: the preset already has a contestant {name!r}")
+        labels.add(name)
+        extra.append(contestant_for(name, layers=[train_overrides], where="flags"))
+    return extra
 
 
 def builtin_dir():
@@ -108,7 +134,9 @@ def load_preset(name_or_path: str) -> Preset:
     if name_or_path.endswith(".toml") or path.exists():
         if not path.is_file():
             raise ConfigError(f"preset file {name_or_path} not found")
-        return parse_preset(path.read_text(encoding="utf-8"), where=str(name_or_path))
+        return parse_preset(
+            _read_text(path, name_or_path), where=str(name_or_path), base=path.parent
+        )
     resource = builtin_dir() / f"{name_or_path}.toml"
     if not resource.is_file():
         from digitduel.models.registry import report_key  # an earlier name of a report's
@@ -121,6 +149,20 @@ def load_preset(name_or_path: str) -> Preset:
     return parse_preset(resource.read_text(encoding="utf-8"), where=f"presets/{name_or_path}.toml")
 
 
+def _read_text(path: Path, where: str) -> str:
+    """A preset file's text; unreadable or non-UTF-8 bytes are one line naming the file."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise ConfigError(f"{where}: cannot read ({err.strerror or err})") from None
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[: err.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{where}: not UTF-8 text (byte 0x{err.object[err.start]:02x} on line {line}); "
+            "save the preset as UTF-8"
+        ) from None
+
+
 def plan_from_preset(
     name_or_path: str,
     *,
@@ -128,6 +170,7 @@ def plan_from_preset(
     bench_overrides: dict[str, Any] | None = None,
     data_dir: str | None = None,
     offline: bool = False,
+    extra_models: list[str] | None = None,
 ) -> BenchPlan:
     """The plan of a built-in preset (by name) or a preset file (by path), with overrides."""
     return load_preset(name_or_path).to_plan(
@@ -135,10 +178,13 @@ def plan_from_preset(
         bench_overrides=bench_overrides,
         data_dir=data_dir,
         offline=offline,
+        extra_models=extra_models,
     )
 
 
-def parse_preset(text: str, *, where: str) -> Preset:
+def parse_preset(text: str, *, where: str, base: Path | None = None) -> Preset:
+    """A preset from its TOML text; `base` is the folder its `model_files` are relative to
+    (the preset file's own; None: the current directory)."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -150,6 +196,7 @@ def parse_preset(text: str, *, where: str) -> Preset:
     description = doc.get("description", "")
     if not isinstance(description, str):
         raise ConfigError(f"{where}: 'description': must be a string")
+    model_files = _model_files(doc.get("model_files", []), where, base)
 
     settings = _table(doc.get("settings", {}), f"{where}: [settings]")
     train, bench, unknown = split_keys(settings)
@@ -190,7 +237,28 @@ def parse_preset(text: str, *, where: str) -> Preset:
         contestants=contestants,
         report=report,
         report_source=source,
+        model_files=model_files,
     )
+
+
+def _model_files(raw: Any, where: str, base: Path | None) -> list[str]:
+    """`model_files = ["my_nets.py", "labnets.models:Net"]`: files resolved against `base`."""
+    if not isinstance(raw, list) or not all(isinstance(f, str) and f.strip() for f in raw):
+        raise ConfigError(f"{where}: 'model_files': must be a list of file paths (strings)")
+    from digitduel.models.user import parse_source
+
+    resolved = []
+    for item in raw:
+        target, sep, attr = item.rpartition(":") if ":" in item else (item, "", "")
+        path = Path(target).expanduser()
+        if target.endswith(".py") and not path.is_absolute():
+            item = str((base or Path.cwd()) / path) + sep + attr
+        try:
+            parse_source(item)  # a malformed entry is an error now, naming the preset
+        except ConfigError as err:
+            raise ConfigError(f"{where}: 'model_files': {err}") from None
+        resolved.append(item)
+    return resolved
 
 
 def _report(

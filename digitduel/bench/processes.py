@@ -32,6 +32,7 @@ from digitduel.bench.jobs import (
     OnRecord,
     failed_outcome,
     is_cancelled,
+    prepare_worker,
     run_job,
 )
 from digitduel.training.events import Cancel, Event, OnEvent
@@ -63,8 +64,6 @@ def start_server() -> None:
 
 def _worker_main(wid: int, ctx: DataContext, inbox, outbox, cancel: Cancel) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    import importlib
-
     import torch
 
     from digitduel.training.device import set_threads
@@ -74,8 +73,11 @@ def _worker_main(wid: int, ctx: DataContext, inbox, outbox, cancel: Cancel) -> N
         torch.set_num_interop_threads(1)
     except RuntimeError:
         pass  # already fixed by an earlier parallel call; harmless
-    for module in ctx.model_modules:
-        importlib.import_module(module)
+    try:
+        prepare_worker(ctx)
+        broken = None
+    except Exception as err:  # noqa: BLE001 - e.g. a user model file gone: each job says so
+        broken = failed_outcome(f"{type(err).__name__}: {err}")
 
     def on_event(event: Event) -> None:
         outbox.put(("event", wid, event))
@@ -85,7 +87,7 @@ def _worker_main(wid: int, ctx: DataContext, inbox, outbox, cancel: Cancel) -> N
         if item is None:
             break
         index, job = item
-        outcome = run_job(job, ctx, on_event, cancel)
+        outcome = broken or run_job(job, ctx, on_event, cancel)
         outbox.put(("done", wid, index, outcome))
 
 

@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from digitduel.bench.plan import BenchPlan, Contestant, ReportRow
+from digitduel.bench.provenance import ModelProvenance
 from digitduel.errors import DigitduelError
 from digitduel.numbers import mean_std
 from digitduel.settings import BenchSettings, first_error
@@ -58,6 +59,9 @@ class RunRecord(_Model):
     error: str | None = None
     host: str | None = None  # hostname of the machine it ran on (None: older files)
     node: str | None = None  # the executor's node id (Ray), where one machine holds several
+    # Which executor trained it: batched runs draw other dropout masks and batch orders than
+    # per-run executors (serial, processes), so `--resume` does not mix the two unasked.
+    executor: str | None = None
     epochs: list[EpochRecord] = Field(default_factory=list)
 
 
@@ -111,6 +115,9 @@ class BenchResult(_Model):
     data: DataInfo
     bench: BenchSettings
     contestants: list[Contestant]
+    # User models (by registered name): file or distribution, SHA-256 of the sources. Absent
+    # from files written before it existed, and when every contestant is a built-in.
+    models: dict[str, ModelProvenance] | None = None
     report: dict[str, ReportRow] | None = None
     report_source: str | None = None
     runs: list[RunRecord] = Field(default_factory=list)
@@ -180,7 +187,8 @@ def environment(device, executor: str, jobs: int, threads: int) -> Environment:
 
 
 def save_results(result: BenchResult, path: str | Path) -> Path:
-    """Write to a temporary file beside `path`, fsync, then rename: never a half-written file."""
+    """Write to a temporary file beside `path`, fsync, then rename: never a half-written file.
+    A failure (a full disk) leaves the previous file as it was, and raises OSError."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -215,9 +223,15 @@ def load_results(path: str | Path) -> BenchResult:
         ) from None
     if not isinstance(doc, dict) or "schema_version" not in doc:
         raise DigitduelError(f"{path} is not a digitduel results file (no schema_version)")
-    if doc["schema_version"] != SCHEMA_VERSION:
+    version = doc["schema_version"]
+    if type(version) is not int:  # noqa: E721 - "1" or true are not the number 1
         raise DigitduelError(
-            f"{path} has schema version {doc['schema_version']}; this digitduel reads {SCHEMA_VERSION}"
+            f"{path}: schema_version is {json.dumps(version)} ({type(version).__name__}); "
+            f"this digitduel reads the number {SCHEMA_VERSION}"
+        )
+    if version != SCHEMA_VERSION:
+        raise DigitduelError(
+            f"{path} has schema version {version}; this digitduel reads {SCHEMA_VERSION}"
         )
     try:
         return BenchResult.model_validate(doc)

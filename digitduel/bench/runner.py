@@ -6,6 +6,11 @@ only the (contestant, round) pairs it lacks. Ctrl-C (KeyboardInterrupt) or `canc
 stops the executor, keeps every finished run and still writes the results JSON, with status
 "cancelled". Runs that failed (an exception, a dead worker) are recorded, and rerun by a
 later `--resume`; diverged runs are a result and are kept.
+
+Before anything trains, the output is claimed (digitduel.bench.outfile: one bench per
+results file, never a silent replace) and the data checked (digitduel.bench.prechecks). A
+full disk is a warning while only the results file's refresh fails, and a clean stop (one
+line, exit 1, resumable) once a finished run cannot be journaled.
 """
 
 from __future__ import annotations
@@ -15,21 +20,26 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
-from digitduel.bench.executors import Executor, make_executor, prestart
+from digitduel.bench.executors import Executor, make_executor, prestart, resolve_name
 from digitduel.bench.jobs import DataContext, Job
-from digitduel.bench.journal import Journal, journal_path
+from digitduel.bench.journal import Journal, JournalFull, first_difference, journal_path
+from digitduel.bench.outfile import claim_output
 from digitduel.bench.plan import BenchPlan, round_seeds
+from digitduel.bench.prechecks import check_data, check_executors
+from digitduel.bench.provenance import plan_origins, plan_provenance
 from digitduel.bench.results import (
     BenchResult,
     DataInfo,
     EpochRecord,
     RunRecord,
     environment,
+    load_results,
     now_iso,
     order_runs,
     save_results,
@@ -37,6 +47,7 @@ from digitduel.bench.results import (
 )
 from digitduel.data import MnistData, load_mnist
 from digitduel.data.download import OnProgress
+from digitduel.errors import ConfigError
 from digitduel.models.registry import get_spec
 from digitduel.training.device import resolve_device
 from digitduel.training.events import (
@@ -75,22 +86,51 @@ def run_bench(
     out_path: str | Path,
     *,
     resume: bool = False,
+    force: bool = False,
+    allow_mixed_executors: bool = False,
     on_event: OnEvent | None = None,
     cancel: Cancel | None = None,
     mnist: MnistData | None = None,
     on_download: OnProgress | None = None,
 ) -> BenchResult:
     """Run `plan`, writing `out_path` (JSON) and its journal; returns the results.
+    The output is checked and locked first (one bench per file; an existing file is resumed
+    with `resume`, replaced only with `force`), the data next, and only then does anything
+    train. `allow_mixed_executors` lets a resume add runs of another executor family.
     `mnist` (a loaded MnistData) skips loading, e.g. for tests with synthetic digits;
     `on_download` hears the bytes of a download of MNIST (`data.download_mnist`)."""
     emit = on_event or _nobody_listens
     out_path = Path(out_path)
-    device = resolve_device(plan.bench.device)
-    jobs = plan_jobs(plan)
-    prestart(plan.bench.executor, n_jobs=plan.bench.jobs, device=device, n_tasks=len(jobs))
-    if mnist is None:
-        mnist = _load_digits(plan, emit, on_download)
-    journal, done, todo = open_journal(plan, jobs, out_path, resume)
+    with claim_output(out_path, journal_path(out_path), resume=resume, force=force):
+        device = resolve_device(plan.bench.device)
+        jobs = plan_jobs(plan)
+        prestart(plan.bench.executor, n_jobs=plan.bench.jobs, device=device, n_tasks=len(jobs))
+        if mnist is None:
+            mnist = _load_digits(plan, emit, on_download)
+        check_data(plan, mnist, jobs)
+        executor_name = resolve_name(plan.bench.executor, device, len(jobs), plan.bench.jobs)
+        journal, done, todo = open_journal(plan, jobs, out_path, resume, emit)
+        try:
+            if not allow_mixed_executors:
+                check_executors(done, executor_name, out_path)
+            return _run_jobs(plan, out_path, jobs, todo, done, journal, device, mnist, emit, cancel)
+        finally:
+            journal.close()
+
+
+def _run_jobs(
+    plan: BenchPlan,
+    out_path: Path,
+    jobs: list[Job],
+    todo: list[Job],
+    done: list[RunRecord],
+    journal: Journal,
+    device: torch.device,
+    mnist: MnistData,
+    emit: OnEvent,
+    cancel: Cancel | None,
+) -> BenchResult:
+    """The bench proper, once its output, data and journal are in hand."""
     executor = make_executor(
         plan.bench.executor,
         n_jobs=plan.bench.jobs,
@@ -99,11 +139,14 @@ def run_bench(
         settings=plan.bench,
     )
     ctx = DataContext.from_mnist(
-        mnist, plan.bench.n_pairs, str(device), _model_modules(plan), folds=plan.bench.folds
+        mnist, plan.bench.n_pairs, str(device), _model_modules(plan), folds=plan.bench.folds,
+        model_origins=plan_origins(plan),
     )
     result = result_header(plan, mnist, device, executor)
-    recorder = Recorder(plan, result, out_path, journal, emit, runs=done)
-    recorder.save()  # at once: `show` reads a bench still in its first run ("running")
+    stop = _CtrlC(cancel)
+    recorder = Recorder(plan, result, out_path, journal, emit, runs=done, executor=executor.name)
+    recorder.on_failure = stop.pressed.set  # a journal that cannot be written stops the bench
+    recorder.refresh()  # at once: `show` reads a bench still in its first run ("running")
     emit(
         BenchStarted(
             total_runs=len(jobs),
@@ -113,12 +156,9 @@ def run_bench(
             held_out=plan.bench.held_out,
         )
     )
-    if resume and len(todo) < len(jobs):
+    if len(todo) < len(jobs):
         emit(Note(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} runs already finished"))
-    try:
-        cancelled = _execute(executor, todo, ctx, recorder, emit, cancel)
-    finally:
-        journal.close()
+    cancelled = _execute(executor, todo, ctx, recorder, stop)
     recorder.finish("cancelled" if cancelled else "finished")
     emit(BenchEnded(status=result.status, results_path=str(out_path)))
     return result
@@ -128,9 +168,7 @@ def _nobody_listens(event: object) -> None:
     pass
 
 
-def _load_digits(
-    plan: BenchPlan, emit: OnEvent, on_download: OnProgress | None
-) -> MnistData:
+def _load_digits(plan: BenchPlan, emit: OnEvent, on_download: OnProgress | None) -> MnistData:
     return load_mnist(
         plan.data_dir,
         offline=True if plan.offline else None,
@@ -140,19 +178,32 @@ def _load_digits(
 
 
 def _model_modules(plan: BenchPlan) -> list[str]:
-    """The modules defining the contestants' models, for worker processes to import."""
-    return sorted({get_spec(c.model).factory.__module__ for c in plan.contestants})
+    """The modules defining the contestants' models, for worker processes to import. User
+    models are not among them: their modules exist only once their files are loaded, which
+    workers do from the context's `model_origins`."""
+    specs = [get_spec(c.model) for c in plan.contestants]
+    return sorted({s.factory.__module__ for s in specs if s.origin is None})
 
 
 def open_journal(
-    plan: BenchPlan, jobs: list[Job], out_path: Path, resume: bool
+    plan: BenchPlan, jobs: list[Job], out_path: Path, resume: bool, emit: OnEvent
 ) -> tuple[Journal, list[RunRecord], list[Job]]:
     """The journal to append to, the plan's runs it already holds (on `resume`: those that
-    ended "ok" or "diverged"; failed runs run again), and the jobs still to run."""
+    ended "ok" or "diverged"; failed runs run again), and the jobs still to run. A resumed
+    results file whose journal is gone gets its journal back from the file's runs."""
     path = journal_path(out_path)
-    if not resume:
+    if not resume or not (path.exists() or out_path.exists()):
         return Journal.start(path, plan), [], list(jobs)
-    journal, previous = Journal.resume(path, plan)
+    if path.exists():
+        journal, contents = Journal.resume(path, plan)
+        previous = contents.runs
+        if contents.damaged:
+            emit(Note(f"{path}: skipped {contents.damaged} damaged line(s); every readable "
+                      "run is kept (a skipped run runs again)", "warning"))  # fmt: skip
+    else:
+        previous = runs_of_results(out_path, plan)
+        journal = Journal.start(path, plan, previous)
+        emit(Note(f"{path} was missing: rebuilt from the {len(previous)} runs in {out_path}"))
     # A resumed journal may hold more rounds than now asked for: keep only the plan's.
     wanted = {job.key for job in jobs}
     done = [
@@ -160,6 +211,25 @@ def open_journal(
     ]
     finished = {JobKey(r.model, r.round) for r in done}
     return journal, done, [job for job in jobs if job.key not in finished]
+
+
+def runs_of_results(out_path: Path, plan: BenchPlan) -> list[RunRecord]:
+    """The runs of a results file written by this plan's settings (to rebuild its journal);
+    a file of other settings is refused by name."""
+    previous = load_results(out_path)
+    then = BenchPlan(
+        name=previous.name,
+        contestants=previous.contestants,
+        bench=previous.bench,
+        data_dir=plan.data_dir,  # not in the file as given; the data's description is
+    )
+    if then.fingerprint() != plan.fingerprint():
+        raise ConfigError(
+            f"{out_path} was written by a bench with different settings "
+            f"({first_difference(then.identity(), plan.identity())}) and has no journal; "
+            "rerun without --resume (with --force to replace it) or choose another --out"
+        )
+    return previous.runs
 
 
 def result_header(
@@ -182,6 +252,7 @@ def result_header(
         ),
         bench=plan.bench,
         contestants=plan.contestants,
+        models=plan_provenance(plan),
         report=plan.report,
         report_source=plan.report_source,
     )
@@ -191,7 +262,11 @@ class Recorder:
     """Where each finished run goes, in this order: the bench's runs, the journal (durable
     before anyone hears of it), the listeners, and every SNAPSHOT_EVERY_S the results file
     (status "running"), so `digitduel show` or `reproduce --from` can read a bench still in
-    progress from another shell. Its `record` is the executor's `on_record`."""
+    progress from another shell. Its `record` is the executor's `on_record`.
+
+    The journal is the record: a refresh of the results file that fails (a full disk) is a
+    warning and training goes on; a journal append that fails stops the bench (`on_failure`)
+    and `finish` raises it, after writing the results file if the disk allows."""
 
     def __init__(
         self,
@@ -201,24 +276,46 @@ class Recorder:
         journal: Journal,
         emit: OnEvent,
         runs: list[RunRecord],
+        executor: str | None = None,
     ):
         self.plan, self.result, self.out_path = plan, result, out_path
-        self.journal, self.emit = journal, emit
+        self.journal, self.emit, self.executor = journal, emit, executor
         self.runs = list(runs)
         self.last_snapshot = time.monotonic()
+        self.failure: JournalFull | None = None
+        self.on_failure: Callable[[], None] = lambda: None
+        self._refresh_failed = False
 
     def record(self, job: Job, outcome: RunOutcome) -> None:
         if outcome.status == "cancelled":
             self.emit(RunEnded(job=job.key, status="cancelled", record=None))
             return
-        record = to_record(job, outcome)
+        record = to_record(job, outcome, self.executor)
         # Runs first, journal second: an interrupt between the two reruns the job, never loses it.
         self.runs.append(record)
-        self.journal.append(record)
+        if self.failure is None:
+            try:
+                self.journal.append(record)
+            except JournalFull as err:
+                self.failure = err
+                self.on_failure()
         self.emit(RunEnded(job=job.key, status=record.status, record=record))
         if time.monotonic() - self.last_snapshot >= SNAPSHOT_EVERY_S:
-            self.save()
+            self.refresh()
             self.last_snapshot = time.monotonic()
+
+    def refresh(self) -> None:
+        """The results file, now; a failure is a warning (once until it works again)."""
+        try:
+            self.save()
+        except OSError as err:
+            if not self._refresh_failed:
+                self.emit(Note(f"cannot refresh {self.out_path} ({err.strerror or err}); "
+                               "training goes on, every finished run is in the journal",
+                               "warning"))  # fmt: skip
+            self._refresh_failed = True
+        else:
+            self._refresh_failed = False
 
     def save(self) -> None:
         self.result.runs = order_runs(self.plan.contestants, self.runs)
@@ -226,25 +323,36 @@ class Recorder:
         save_results(self.result, self.out_path)
 
     def finish(self, status: Literal["finished", "cancelled"]) -> None:
-        """The final results file: every run, and how the bench ended."""
-        self.result.status = status
+        """The final results file: every run, and how the bench ended. Raises the journal's
+        failure, or the results file's own, as one line saying how to go on."""
+        self.result.status = "cancelled" if self.failure else status
         self.result.finished = now_iso()
-        self.save()
+        resume = f"--resume --out {self.out_path}"
+        try:
+            self.save()
+        except OSError as err:
+            written = f"{self.out_path} could not be written either ({err.strerror or err})"
+            if self.failure is None:
+                raise JournalFull(
+                    f"cannot write {self.out_path} ({err.strerror or err}); every finished "
+                    f"run is in {self.journal.path}: make room, then rerun with {resume}"
+                ) from None
+        else:
+            written = f"{self.out_path} holds the {len(self.result.runs)} finished runs"
+        if self.failure is not None:
+            raise JournalFull(
+                f"{self.failure}; the bench stopped, {written}: make room, then continue "
+                f"with {resume}"
+            )
 
 
 def _execute(
-    executor: Executor,
-    jobs: list[Job],
-    ctx: DataContext,
-    recorder: Recorder,
-    emit: OnEvent,
-    cancel: Cancel | None,
+    executor: Executor, jobs: list[Job], ctx: DataContext, recorder: Recorder, stop: _CtrlC
 ) -> bool:
     """Run the jobs; True when the bench was cancelled (`cancel`, a signal, Ctrl-C)."""
-    stop = _CtrlC(cancel)
     try:
         with stop:
-            executor.run(jobs, ctx, on_record=recorder.record, on_event=emit, cancel=stop)
+            executor.run(jobs, ctx, on_record=recorder.record, on_event=recorder.emit, cancel=stop)
     except KeyboardInterrupt:
         return True
     return stop.is_set()
@@ -288,7 +396,7 @@ class _CtrlC:
         self._previous.clear()
 
 
-def to_record(job: Job, outcome: RunOutcome) -> RunRecord:
+def to_record(job: Job, outcome: RunOutcome, executor: str | None = None) -> RunRecord:
     return RunRecord(
         model=job.contestant.label,
         model_name=job.contestant.model,
@@ -307,6 +415,7 @@ def to_record(job: Job, outcome: RunOutcome) -> RunRecord:
         error=outcome.error,
         host=outcome.host or socket.gethostname(),
         node=outcome.node,
+        executor=executor,
         epochs=[EpochRecord(**{k: _finite(v) for k, v in vars(e).items()}) for e in outcome.epochs],
     )
 

@@ -57,8 +57,10 @@ def bench(
     chosen = sum([bool(all_models), bool(model), preset is not None])
     run.check_resume("bench")
     hint = "digitduel bench --resume --out {out}"  # works: the file holds the plan
+    from digitduel.cli.user_verdict import user_verdict  # user models: the paired verdict too
+
     if run.resume and chosen == 0:
-        run_and_report(stored_plan(run, **own), run, hint=hint)
+        run_and_report(stored_plan(run, **own), run, extra=user_verdict, hint=hint)
         return
     if chosen != 1:
         raise ConfigError("choose exactly one of --all, --model NAME ... or --preset NAME|FILE")
@@ -70,7 +72,7 @@ def bench(
         plan = plan_for_all(**common)
     else:
         plan = plan_for_models(list(model), **common)
-    run_and_report(plan, run, hint=hint)
+    run_and_report(plan, run, extra=user_verdict, hint=hint)
 
 
 @app.command()
@@ -93,6 +95,10 @@ def show(
     console = make_console()
     console.print(results_table(result))
     console.print(environment_line(result), style="dim", markup=False, highlight=False)
+    from digitduel.bench.provenance import origin_lines
+
+    for line in origin_lines(result):  # where each user model came from (file, SHA-256)
+        console.print(line, style="dim", highlight=False)
 
 
 @app.command()

@@ -24,7 +24,7 @@ from digitduel.cli.run_options import (
 )
 
 
-def _plan(preset: str, run: RunOptions):
+def _plan(preset: str, run: RunOptions, models: list[str] | None):
     """The preset's plan with the options given; with `--resume`, the plan stored in the
     results file (the options given must agree with it, `-r` may grow it)."""
     from digitduel.bench.presets import plan_from_preset
@@ -42,7 +42,11 @@ def _plan(preset: str, run: RunOptions):
         return plan
     train, bench, _ = split_keys(run.settings())
     return plan_from_preset(
-        preset, train_overrides=train, bench_overrides=bench, **run.data_source()
+        preset,
+        train_overrides=train,
+        bench_overrides=bench,
+        extra_models=models,
+        **run.data_source(),
     )
 
 
@@ -57,9 +61,9 @@ def _same_preset(stored: str | None, given: str) -> bool:
     return _report_key(stored) in (_report_key(given), _report_key(Path(given).stem))
 
 
-def _train(preset: str, run: RunOptions):
+def _train(preset: str, run: RunOptions, models: list[str] | None):
     run.check_resume("reproduction")
-    plan = _plan(preset, run)
+    plan = _plan(preset, run, models)
     if not plan.report:
         typer.echo(f"warning: preset {preset!r} has no [report] numbers to compare with", err=True)
     if run.epochs is not None or run.n_pairs is not None:
@@ -70,7 +74,7 @@ def _train(preset: str, run: RunOptions):
         )
     out = run.results_path(f"reproduce-{plan.name}")
     # Progress goes to stderr: stdout is the table or the JSON.
-    result = run_with_progress(plan, out, run.resume, make_console(stderr=True))
+    result = run_with_progress(plan, out, run, make_console(stderr=True))
     return result, out
 
 
@@ -84,6 +88,15 @@ def reproduce(
     ),
     from_file: Path | None = typer.Option(
         None, "--from", metavar="PATH", help="Read this results file instead of training."
+    ),
+    models: list[str] | None = typer.Option(
+        None,
+        "--model",
+        "-m",
+        metavar="NAME",
+        help="Your own model beside the report's (repeatable; with --model-file): its row, "
+        "and a paired verdict against the report's best model as run here.",
+        show_default=False,
     ),
     markdown: bool = typer.Option(
         False, "--markdown", metavar="", help="Print the Markdown table."
@@ -103,12 +116,16 @@ def reproduce(
     consistent when p >= 0.05, otherwise better or worse. With --json the comparison is
     printed as JSON."""
     from digitduel.report.reproduce import (
+        against_best,
+        format_against_best,
         format_markdown,
         replace_doc_block,
         reproduction_from_results,
         rich_tables,
     )
 
+    if from_file is not None and (models or run.model_files):
+        raise UserError("--from reads a results file; --model/--model-file train", code=2)
     if from_file is not None:
         from digitduel.bench.results import load_results
 
@@ -124,7 +141,7 @@ def reproduce(
             typer.echo(f"warning: {from_file} holds preset {name!r}, not {preset!r}", err=True)
         out = from_file
     else:
-        result, out = _train(preset, run)
+        result, out = _train(preset, run, models)
         typer.echo(f"results: {out}", err=True)
 
     rep = reproduction_from_results(result)
@@ -138,14 +155,18 @@ def reproduce(
         except (OSError, ValueError) as err:
             raise UserError(f"cannot update {update_doc}: {err}") from None
         typer.echo(f"updated the {rep.name} table in {update_doc}", err=True)
+    yours = against_best(result)
     if run.as_json:
-        typer.echo(json.dumps(rep.to_dict(), indent=1, default=str))
+        doc = rep.to_dict() | {"against_best": [r.to_dict() for r in yours]}
+        typer.echo(json.dumps(doc, indent=1, default=str))
     elif markdown:
         typer.echo(format_markdown(rep))
     elif update_doc is None:
         console = make_console()  # tables as the other commands draw them (plain in a pipe)
         for part in rich_tables(rep):
             console.print(part)
+        if yours:
+            console.print("\n" + format_against_best(yours), markup=False, highlight=False)
     if from_file is None:
         hint = f"digitduel reproduce {shlex.quote(preset)} --resume --out {shlex.quote(str(out))}"
         exit_if_interrupted(result, hint)

@@ -3,8 +3,10 @@ they drive.
 
 `@with_run_options` adds the shared options (`-r/--rounds`, `--epochs`, `--set`, `--seed`,
 `--n-pairs`, `--device`, `--data-dir`, `--offline`, `-o/--out`, `--resume`, `--executor`,
-`-j/--jobs`, `--ray-address`, `--gpus-per-job`, `--json`) to a Typer command and hands them
-to it as one `RunOptions`, so the commands cannot drift apart in names, short flags or help.
+`-j/--jobs`, `--ray-address`, `--gpus-per-job`, `--force`, `--allow-mixed-executors`,
+`--json`, `--model-file`, `--name`) to a Typer command and hands them to it as one
+`RunOptions`, so the commands cannot drift apart in names, short flags or help; the user's
+model files are loaded before the command runs.
 The help of an option that is a setting is the settings schema's own description and default
 (digitduel.settings), so a setting reads the same in `--help`, the TUI form and a preset
 error. `run_and_report` runs a plan with progress, then prints its table (or its summary
@@ -46,7 +48,11 @@ class RunOptions:
     jobs: int | None = None
     ray_address: str | None = None
     gpus_per_job: float | None = None
+    force: bool = False
+    allow_mixed_executors: bool = False
     as_json: bool = False
+    model_files: tuple[str, ...] | None = None
+    name: str | None = None
 
     def check_resume(self, what: str) -> None:
         if self.resume and self.out is None:
@@ -119,6 +125,45 @@ def _setting(key: str, *flags: str, metavar: str, default: str | None = None) ->
 
 RESUME_HINT = "digitduel resume {out}"  # continues any results file, whoever wrote it
 
+ModelFiles = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--model-file",
+        metavar="PATH.py[:Name]",
+        help="Your own model file or module:attr reference (repeatable; also "
+        "DIGITDUEL_MODEL_FILES and installed 'digitduel.models' entry points); PATH.py:Name "
+        "registers a plain nn.Module class.",
+        show_default=False,
+    ),
+]
+ModelName = Annotated[
+    str | None,
+    typer.Option(
+        "--name",
+        metavar="NAME",
+        help="Registry name for the plain class of --model-file PATH.py:Name.",
+    ),
+]
+
+
+def load_model_files(model_files: list[str] | None, name: str | None = None) -> None:
+    """Load `--model-file`s (with `--name` for the one naming a plain class), then
+    DIGITDUEL_MODEL_FILES and the installed entry points: every way in, for any command."""
+    from dataclasses import replace
+
+    from digitduel.models.user import load_user_models, parse_source
+
+    sources = [parse_source(f) for f in model_files or []]
+    if name is not None:
+        named = [s for s in sources if s.attr]
+        if len(named) != 1:
+            raise ConfigError(
+                "--name names one plain class: give exactly one --model-file PATH.py:Class with it"
+            )
+        sources = [replace(s, name=name) if s.attr else s for s in sources]
+    load_user_models(sources)
+
+
 # Each option's Typer declaration, in the order --help lists them (after a command's own).
 _DECLARED = {
     "rounds": Annotated[
@@ -176,16 +221,33 @@ _DECLARED = {
     ],
     "ray_address": Annotated[str | None, _setting("ray_address", metavar="HOST:PORT", default="")],
     "gpus_per_job": Annotated[float | None, _setting("gpus_per_job", metavar="FLOAT", default="")],
+    "force": Annotated[
+        bool,
+        typer.Option("--force", metavar="", help="Replace an existing --out file and its journal."),
+    ],
+    "allow_mixed_executors": Annotated[
+        bool,
+        typer.Option(
+            "--allow-mixed-executors",
+            metavar="",
+            help="Let --resume add batched runs to per-run ones (serial, processes), or the "
+            "reverse.",
+        ),
+    ],
     "as_json": Annotated[
         bool, typer.Option("--json", metavar="", help="Print only the summary JSON on stdout.")
     ],
+    "model_files": ModelFiles,
+    "name": ModelName,
 }
 _FLAGS = {
     "rounds": "--rounds", "epochs": "--epochs", "set_values": "--set", "seed": "--seed",
     "n_pairs": "--n-pairs", "device": "--device", "data_dir": "--data-dir",
     "offline": "--offline", "out": "--out", "resume": "--resume", "executor": "--executor",
     "jobs": "--jobs", "ray_address": "--ray-address", "gpus_per_job": "--gpus-per-job",
-    "as_json": "--json",
+    "as_json": "--json", "force": "--force",
+    "allow_mixed_executors": "--allow-mixed-executors", "model_files": "--model-file",
+    "name": "--name",
 }  # fmt: skip
 _DEFAULTS = asdict(RunOptions())
 _SHARED = [
@@ -205,6 +267,8 @@ def with_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     def with_options(*args: Any, **kwargs: Any) -> Any:
         values = {p.name: kwargs.pop(p.name) for p in _SHARED}
         values["set_values"] = tuple(values["set_values"] or ()) or None
+        values["model_files"] = tuple(values["model_files"] or ()) or None
+        load_model_files(list(values["model_files"] or ()), values["name"])
         return command(*args, run=RunOptions(**values), **kwargs)
 
     # Typer reads the options from the signature: the command's own, then the shared ones.
@@ -248,11 +312,9 @@ def run_and_report(
 
     out = run.results_path(plan.name)
     console = make_console(stderr=run.as_json)
-    if not run.resume and journal_path(out).exists():
-        console.print(
-            f"note: starting over; {journal_path(out)} is replaced (use --resume to continue it)"
-        )
-    result = run_with_progress(plan, out, run.resume, console)
+    if run.force and not run.resume and (out.exists() or journal_path(out).exists()):
+        console.print(f"note: --force: {out} and its journal are replaced")
+    result = run_with_progress(plan, out, run, console)
     if not run.as_json:
         console.print(results_table(result))
         console.print(environment_line(result), style="dim", markup=False, highlight=False)
@@ -264,14 +326,20 @@ def run_and_report(
     exit_if_interrupted(result, hint.format(out=shlex.quote(str(out))))
 
 
-def run_with_progress(plan: Any, out: Path, resume: bool, console: Any) -> Any:
+def run_with_progress(plan: Any, out: Path, run: RunOptions, console: Any) -> Any:
     """`run_bench` with the progress display that suits `console`."""
     from digitduel.bench.runner import run_bench
     from digitduel.report.progress import make_listener
 
     with make_listener(console) as listener:
         return run_bench(
-            plan, out, resume=resume, on_event=listener, on_download=listener.on_download
+            plan,
+            out,
+            resume=run.resume,
+            force=run.force,
+            allow_mixed_executors=run.allow_mixed_executors,
+            on_event=listener,
+            on_download=listener.on_download,
         )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from digitduel.cli.main import app
+from digitduel.cli.run_options import ModelFiles, ModelName, load_model_files
 from digitduel.errors import ConfigError
 
 
@@ -26,8 +27,11 @@ def tui(
         "commands).",
         show_default=False,
     ),
+    model_files: ModelFiles = None,
+    name: ModelName = None,
 ) -> None:
-    """Pick contestants, train them live with plots, compare the results, in the terminal."""
+    """Pick contestants, train them live with plots, compare the results, in the terminal.
+    Your own models (--model-file, or ctrl+n in the app) are listed under "user models"."""
     from digitduel.settings import check_field
 
     if device is not None:
@@ -40,6 +44,7 @@ def tui(
             resolve_device(device)  # DeviceError: this machine has no such device
     if data_dir is not None and not data_dir.is_dir():
         raise ConfigError(f"--data-dir {data_dir}: not a directory")
+    load_model_files(model_files, name)  # one-line errors now, not inside the app
     if preset is not None:
         from digitduel.bench.presets import load_preset
 

@@ -75,7 +75,7 @@ def follow_up_command(model: str, point: dict[str, Any], run: RunOptions) -> str
     given = {k: v for k, v in run.settings().items() if k not in NOT_FOR_BENCH}
     flags = {k: v for k, v in given.items() if k in SHARED_FLAGS}
     sets = {k: v for k, v in given.items() if k not in SHARED_FLAGS and k not in point}
-    words = ["digitduel", "bench", "-m", shlex.quote(model)]
+    words = ["digitduel", "bench", *_model_flags(model), "-m", shlex.quote(model)]
     words += [f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in flags.items()]
     words += [set_flags({**sets, **point})] if sets or point else []
     if run.data_dir is not None:
@@ -83,6 +83,14 @@ def follow_up_command(model: str, point: dict[str, Any], run: RunOptions) -> str
     if run.offline:
         words.append("--offline")
     return " ".join([*words, "--rounds", "10"])
+
+
+def _model_flags(model: str) -> list[str]:
+    """`--model-file ...` for a user model (so the printed command runs as it is)."""
+    from digitduel.models.user import model_file_flags
+
+    flags = model_file_flags(model)
+    return [flags] if flags else []
 
 
 SHARED_FLAGS = ("epochs", "seed", "n_pairs", "device", "executor", "jobs")

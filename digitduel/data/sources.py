@@ -18,6 +18,7 @@ that loads the data every round parses 70,000 digits once.
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import warnings
@@ -95,6 +96,7 @@ def locate_files(directory: Path) -> tuple[Path, dict[str, Path]]:
                 if cand.is_file():
                     found[role] = cand
                     break
+                _check_link(cand)
             else:
                 missing.append(gz_name)
         if not missing:
@@ -108,6 +110,17 @@ def locate_files(directory: Path) -> tuple[Path, dict[str, Path]]:
         )
     _, d, _, missing = best
     raise DataError(f"{d} lacks {', '.join(missing)}")
+
+
+def _check_link(path: Path) -> None:
+    """A symbolic link that leads nowhere is named as such, not as a missing file."""
+    if not path.is_symlink():
+        return
+    try:
+        path.stat()
+    except OSError as err:
+        what = "a symbolic link loop" if err.errno == errno.ELOOP else "a broken symbolic link"
+        raise DataError(f"{path} is {what} ({err.strerror})") from None
 
 
 def _all_official(files: dict[str, Path]) -> bool:

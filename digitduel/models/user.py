@@ -57,6 +57,8 @@ __all__ = [
     "load_source",
     "load_user_models",
     "parse_source",
+    "model_file_flags",
+    "model_names",
     "register",
     "sources_from_env",
     "user_specs",
@@ -304,6 +306,39 @@ def load_user_models(sources: Iterable[str | ModelSource] = (), *,
     if entry_points:
         load_entry_points()
     return user_specs()
+
+
+def is_reference(text: str) -> bool:
+    """Whether a `--model` value names user code (`PATH.py[:Name]`, `module:attr`) rather
+    than a registered model: registry names never hold ':' nor end in '.py'."""
+    return ":" in text or text.endswith(".py")
+
+
+def model_names(models: Iterable[str]) -> list[str]:
+    """`--model` values as registered names: a reference is loaded and stands for the
+    model(s) it registers (`-m labnets.models:Net`, `-m my_nets.py`)."""
+    names: list[str] = []
+    for text in models:
+        found = [s.name for s in load_source(text)] if is_reference(text) else [text]
+        names += [n for n in found if n not in names or not is_reference(text)]
+    return names
+
+
+def model_file_flags(name: str) -> str:
+    """The options that make model `name` known to another command: `--model-file ...`
+    (and `--name`) for a model loaded from a file or module, "" for a built-in or a model
+    an installed entry point provides (found again without options)."""
+    import shlex
+
+    origin = get_spec(name).origin
+    if origin is None or origin.source is None or origin.kind in ("entry-point", "import"):
+        return ""
+    src = origin.source
+    shown = src.shown or src.target
+    if src.attr and not shown.endswith(f":{src.attr}"):
+        shown += f":{src.attr}"
+    flags = f"--model-file {shlex.quote(shown)}"
+    return flags + (f" --name {shlex.quote(src.name)}" if src.name else "")
 
 
 def load_origins(origins: Iterable[ModelOrigin | None]) -> None:

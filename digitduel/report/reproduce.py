@@ -180,6 +180,46 @@ def reproduction_from_results(result: Any) -> Reproduction:
     )
 
 
+@dataclass
+class AgainstBest:
+    """A contestant the report has no number for (the user's own model) against the report's
+    best model, as we ran it on the same rounds: diff = this - best, paired on shared draws."""
+
+    label: str
+    best: str  # the report row with the highest published mean, among those we ran
+    test: TestResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return _json_safe({"label": self.label, "best": self.best, **asdict(self.test)})
+
+
+def against_best(result: Any) -> list[AgainstBest]:
+    """Every contestant without a report number, tested against the report's best row."""
+    from digitduel.report.significance import compare_contestants, rounds_of
+
+    report = result.report or {}
+    ran = {c.label for c in result.contestants}
+    published = [label for label in report if label in ran and rounds_of(result, label)]
+    if not published:
+        return []
+    best = max(published, key=lambda label: report[label].mean)
+    return [
+        AgainstBest(c.label, best, compare_contestants(result, best, result, c.label))
+        for c in result.contestants
+        if c.label not in report and rounds_of(result, c.label)
+    ]
+
+
+def format_against_best(rows: list[AgainstBest]) -> str:
+    """`mine vs jomeau-aux40 (the report's best): +0.84 (paired p=0.03, better)`."""
+    from digitduel.report.significance import describe
+
+    return "\n".join(
+        f"{r.label} vs {r.best} (the report's best, as we ran it): {describe(r.test)}"
+        for r in rows
+    )
+
+
 def results_meta(result: Any) -> dict[str, Any]:
     """Where and how the numbers were made: what docs/reproduction.md must state."""
     env = result.environment

@@ -132,6 +132,11 @@ def preset_choice(name_or_path: str) -> PresetChoice:
     from digitduel.bench.presets import load_preset
 
     preset = load_preset(name_or_path)
+    if preset.model_files:  # its user models must be registered to be listed and picked
+        from digitduel.models.user import load_source
+
+        for source in preset.model_files:
+            load_source(source)
     values = {k: v for k, v in {**preset.train, **preset.bench}.items() if k in FIELD_BY_KEY}
     models = tuple(dict.fromkeys(c["model"] for c in preset.contestants))
     return PresetChoice(name_or_path, models, values)

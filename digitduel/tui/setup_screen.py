@@ -31,6 +31,16 @@ from digitduel.tui.widgets import FitLine, TitleBar
 _PARAMS: dict[str, int] = {}  # model name -> parameter count, computed once per process
 
 
+def model_groups(specs) -> list[tuple[str, str, list]]:
+    """The list's groups: one per report, then "user models" (--model-file, ctrl+n, entry
+    points), each (key, title, specs)."""
+    from digitduel.models.registry import REPORTS
+
+    groups = [(r, title, [s for s in specs if s.report == r and s.origin is None])
+              for r, title in REPORTS.items()]
+    return [*groups, ("user", "user models", [s for s in specs if s.origin is not None])]
+
+
 class SetupScreen(Screen):
     DEFAULT_CSS = """
     SetupScreen #body { height: 1fr; }
@@ -55,6 +65,7 @@ class SetupScreen(Screen):
         Binding("ctrl+l", "load_preset", "Preset"),
         Binding("ctrl+o", "open_results", "Open results"),
         Binding("ctrl+t", "toggle_all", "All/none"),
+        Binding("ctrl+n", "load_model_file", "Model file"),
     ]
 
     def __init__(self) -> None:
@@ -130,21 +141,16 @@ class SetupScreen(Screen):
     # -- workers: registry, parameter counts, devices, data -----------------------------------
     @work(thread=True, exclusive=True, group="registry", exit_on_error=False)
     def load_registry(self) -> None:
-        from digitduel.models.registry import REPORTS, list_specs
+        from digitduel.models.registry import list_specs
         from digitduel.training.device import available_devices  # torch: in the worker only
 
         specs = list_specs()
-        groups = [(r, title, [s for s in specs if s.report == r]) for r, title in REPORTS.items()]
-        self.app.call_from_thread(self._fill_models, groups)
+        self.app.call_from_thread(self._fill_models, model_groups(specs))
         if self.app.preset_arg:
             self.app.call_from_thread(self.apply_preset, self.app.preset_arg)
         self.app.call_from_thread(self._fill_devices, available_devices())
         for spec in specs:  # ~30 models: a few seconds in all, so after the list is usable
-            if spec.name not in _PARAMS:
-                try:
-                    _PARAMS[spec.name] = spec.param_count()
-                except Exception:  # noqa: BLE001 - a broken model shows "…", the bench says why
-                    continue
+            self._count_params(spec.name)
             self.app.call_from_thread(self._show_params, spec.name)
 
     @work(thread=True, exclusive=True, group="data", exit_on_error=False)
@@ -185,6 +191,50 @@ class SetupScreen(Screen):
             if names:
                 models.highlighted = models.get_option_index(names[0])
         self.refresh_state()
+
+    # -- user model files ---------------------------------------------------------------
+    def action_load_model_file(self) -> None:
+        from digitduel.tui.model_file_dialog import ModelFileDialog
+
+        self.app.push_screen(ModelFileDialog(), self._model_file_given)
+
+    def _model_file_given(self, reference: str | None) -> None:
+        if reference:
+            self.load_model_file(reference)
+
+    @work(thread=True, exclusive=True, group="model-file", exit_on_error=False)
+    def load_model_file(self, reference: str) -> None:
+        """Load it off the UI thread (import and a dry forward/backward per model)."""
+        from digitduel.tui.model_file_dialog import load_model_file
+
+        names, error = load_model_file(reference)
+        if error is not None:
+            self.app.call_from_thread(self.notify, error, severity="error", timeout=10)
+            return
+        for name in names:
+            self._count_params(name)
+        self.app.call_from_thread(self._user_models_loaded, reference, names)
+
+    def _count_params(self, name: str) -> None:
+        from digitduel.models.registry import get_spec
+
+        if name not in _PARAMS:
+            try:
+                _PARAMS[name] = get_spec(name).param_count()
+            except Exception:  # noqa: BLE001 - shown as "…"; the bench says why
+                pass
+
+    def _user_models_loaded(self, reference: str, names: list[str]) -> None:
+        """Rebuild the list with the "user models" group, keep the picks, pick the new."""
+        from digitduel.models.registry import list_specs
+
+        kept = self.picked()
+        self._fill_models(model_groups(list_specs()))
+        models = self.query_one("#models", ModelList)
+        for name in [*kept, *names]:
+            if models.has_model(name):
+                models.select(name)
+        self.notify(f"{reference}: {', '.join(names)} loaded and picked")
 
     def _prompt(self, name: str) -> str:
         # the count first: names run from 8 to ~40 characters, and a narrow list cuts the end
@@ -317,6 +367,10 @@ class SetupScreen(Screen):
             else:
                 self.query_one(f"#f-{f.key}", Input).value = format_value(f.key, value)
         models = self.query_one("#models", ModelList)
+        if not all(models.has_model(m) for m in choice.models):  # its model_files' models
+            from digitduel.models.registry import list_specs
+
+            self._fill_models(model_groups(list_specs()))
         models.deselect_all()
         missing = []
         for m in choice.models:
