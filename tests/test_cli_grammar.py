@@ -34,7 +34,8 @@ def _option_rows(text: str) -> dict[str, str]:
     current = None
     for line in text.splitlines():
         cells = [c for c in line.strip("│ ").split() if c != "*"]  # "*": required
-        if cells and cells[0].startswith("--"):
+        indent = len(line) - len(line.lstrip("│ *"))  # a wrapped help line is indented more
+        if cells and cells[0].startswith("--") and indent <= 5:
             current = cells[0]
             rows[current] = " ".join(cells)
         elif current and cells and not line.startswith("╰"):
