@@ -15,7 +15,14 @@ from typing import Any
 import typer
 
 from digitduel.cli.main import app
-from digitduel.cli.run_options import RunOptions, run_and_report, setting_help
+from digitduel.cli.run_options import (
+    ModelFiles,
+    ModelName,
+    RunOptions,
+    load_model_files,
+    run_and_report,
+    setting_help,
+)
 from digitduel.errors import ConfigError
 
 # How many and how, never what one run computes: these may change on a resume.
@@ -83,9 +90,12 @@ def resume(
     as_json: bool = typer.Option(
         False, "--json", metavar="", help="Print only the summary JSON on stdout."
     ),
+    model_files: ModelFiles = None,
+    name: ModelName = None,
 ) -> None:
     """Continue a bench, tune or reproduce run from its results file alone: the runs it
     lacks are run with the plan stored in the file, and the file is completed."""
+    load_model_files(model_files, name)  # a bench of your own models needs them again
     run = RunOptions(
         rounds=rounds, executor=executor, jobs=jobs, offline=offline, out=file, resume=True,
         as_json=as_json,
