@@ -3,6 +3,7 @@ node) for the whole file, since starting Ray costs seconds (tens on a busy machi
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -132,10 +133,11 @@ def test_a_contestants_rounds_as_one_task_the_gpu_form(cluster):
     ctx = DataContext.from_mnist(MNIST, 50, "cpu", ["test_engine_fakes"])
     channel = Channel.remote()
     outcomes = ray.get(run_group.remote([0, 1], jobs, [ray.put(ctx)], channel))
-    assert [o.status for o in outcomes] == ["ok", "ok"]
-    assert all(o.node and o.test_accuracy is not None for o in outcomes)
+    assert [o.status for o in outcomes] == ["ok", "ok"], outcomes
+    assert all(o.node and o.test_accuracy is not None for o in outcomes), outcomes
     events = ray.get(channel.drain.remote())
-    assert sorted(e.job.round for e in events if isinstance(e, EpochEnd)) == [0, 0, 1, 1]
+    rounds = sorted(e.job.round for e in events if isinstance(e, EpochEnd))
+    assert rounds == [0, 0, 1, 1], events
     ray.kill(channel)
 
 
@@ -173,19 +175,6 @@ def test_a_killed_worker_is_retried_once_then_a_failed_run_and_the_bench_goes_on
     assert "retry" in status["victim"].error and "worker died" in status["victim"].error
 
 
-def test_cli_on_a_cluster_address_prints_one_line_about_ray(cluster, tmp_path, mnist_dir):
-    out = tmp_path / "r.json"
-    run = subprocess.run(
-        [str(VENV_BIN / "digitduel"), "bench", "--model", "jomeau-ws2", "--rounds", "2",
-         "--epochs", "1", "--n-pairs", "100", "--data-dir", str(mnist_dir), "--out", str(out),
-         "--executor", "ray", "--ray-address", cluster.address],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "120"},
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    assert "connected to Ray cluster: 2 nodes, 2 CPUs, 0 GPUs" in run.stdout
-    assert run.stderr.strip() == ""  # no Ray banner, no worker logs
-
-
 def test_without_ray_the_ray_executor_is_one_line_and_exit_2(tmp_path):
     hide_ray = (
         "import sys; sys.modules['ray'] = None; "
@@ -198,3 +187,127 @@ def test_without_ray_the_ray_executor_is_one_line_and_exit_2(tmp_path):
     )  # fmt: skip
     assert run.returncode == 2
     assert run.stderr.strip() == "error: the ray executor needs Ray: pip install 'digitduel[ray]'"
+
+
+SHIPPED_NET = """
+import os, pathlib
+import torch
+from torch import nn
+from digitduel import register
+
+# Each process that loads this file says from where: the test reads these traces.
+pathlib.Path({trace!r}, str(os.getpid())).write_text(__file__)
+
+
+@register("shipped-net")
+class ShippedNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2 * 14 * 14, 2)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+"""
+
+
+def test_a_user_model_file_reaches_the_workers_by_content(cluster, tmp_path):
+    from digitduel.models.user import forget_user_models, load_source
+
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    model_file = tmp_path / "lab" / "shipped_net.py"
+    model_file.parent.mkdir()
+    model_file.write_text(SHIPPED_NET.format(trace=str(trace)))
+    load_source(str(model_file))
+    try:
+        result = run_bench(
+            _plan(["shipped-net"], rounds=2, epochs=1), tmp_path / "r.json", mnist=MNIST
+        )
+    finally:
+        forget_user_models()
+    assert [(r.model, r.status) for r in result.runs] == [("shipped-net", "ok")] * 2
+    loaded_from = {int(p.name): p.read_text() for p in trace.iterdir()}
+    assert loaded_from.pop(os.getpid()) == str(model_file)  # the driver: the user's file
+    # Every worker that ran a round loaded the shipped bytes from its own private folder,
+    # never the driver's path.
+    assert loaded_from and all(
+        Path(path).name == "shipped_net.py"
+        and Path(path).parent.parent.name.startswith("digitduel-models-")
+        for path in loaded_from.values()
+    ), loaded_from
+
+
+def test_a_killed_driver_leaves_no_ray_behind_and_resume_completes_it(cluster, tmp_path, mnist_dir):
+    """kill -9 of `digitduel bench --executor ray` running its own local Ray, mid-bench: its
+    Ray processes go within seconds, and its terminal was quiet; `--resume`, on a cluster
+    address this time, runs what is missing, so every round is in the results exactly once.
+    (The one CLI test that starts a local Ray: that costs tens of seconds on a busy machine.)"""
+    from digitduel.bench.ray_reaper import marked
+
+    out = tmp_path / "r.json"
+    bench = [str(VENV_BIN / "digitduel"), "bench", "--model", "jomeau-ws2", "--rounds", "4",
+             "--epochs", "10", "--n-pairs", "100", "--data-dir", str(mnist_dir),
+             "--out", str(out), "--executor", "ray"]  # fmt: skip
+    env = {**os.environ, "COLUMNS": "120"}
+    env.pop("RAY_ADDRESS", None)
+    with open(tmp_path / "stdout", "w+") as stdout, open(tmp_path / "stderr", "w+") as stderr:
+        driver = subprocess.Popen(bench, env=env, stdout=stdout, stderr=stderr)
+        journal = journal_path(out)
+        deadline = time.monotonic() + 150
+        while not (journal.exists() and '"kind":"run"' in journal.read_text()):
+            assert driver.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)  # kill before the other rounds end
+        ray_processes = marked(driver.pid)
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+    assert len(ray_processes) >= 3  # at least the GCS server, the raylet and a worker
+    # Quiet: Ray's start-up as one line, no banner, no worker output.
+    assert (tmp_path / "stdout").read_text().count("connected to Ray cluster: 1 node") == 1
+    assert (tmp_path / "stderr").read_text() == ""
+    _, before, _ = read_journal(journal)
+    assert 1 <= len(before) < 4
+    deadline = time.monotonic() + 20
+    while marked(driver.pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not marked(driver.pid)  # nothing of the killed driver's Ray is left
+
+    resumed = subprocess.run(bench + ["--resume", "--ray-address", cluster.address], env=env,
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr == ""
+    assert resumed.stdout.count("connected to Ray cluster: 2 nodes, 2 CPUs, 0 GPUs") == 1
+    assert f"resuming: {len(before)} of 4 runs already finished" in resumed.stdout
+    runs = json.loads(out.read_text())["runs"]
+    assert sorted((r["model"], r["round"]) for r in runs) == [("jomeau-ws2", i) for i in range(4)]
+
+
+def test_the_tui_runs_a_bench_on_ray_from_its_worker_thread(cluster, tmp_path, mnist_dir):
+    """The TUI's form offers ray; its bench runs in a Textual thread worker, and the plots
+    move with the events streamed from the Ray tasks."""
+    import asyncio
+
+    from test_tui import SIZE, fill_tiny, ready_setup, until
+    from textual.widgets import Select
+
+    from digitduel.bench import load_results
+    from digitduel.tui.app import DigitduelApp
+    from digitduel.tui.results_screen import ResultsScreen
+
+    async def scenario():
+        app = DigitduelApp(data_dir=str(mnist_dir), out_dir=tmp_path, out_path=tmp_path / "r.json")
+        async with app.run_test(size=SIZE) as pilot:
+            screen = await ready_setup(pilot)
+            await fill_tiny(pilot, screen, executor="ray")  # a Select refuses a value it lacks
+            assert screen.query_one("#f-executor", Select).value == "ray"
+            await pilot.press("ctrl+r")
+            await until(pilot, lambda: app.run_screen is not None, what="run screen")
+            run = app.run_screen
+            await until(pilot, lambda: isinstance(app.screen, ResultsScreen)
+                        or run.state.status == "failed", timeout=90, what="results")  # fmt: skip
+            assert run.state.status == "finished", list(run.state.log)
+            assert run.loss_plot.drawn.get("live", 0) >= 1  # epochs arrived while it ran
+
+    asyncio.run(scenario())
+    saved = load_results(tmp_path / "r.json")
+    assert saved.environment.executor == "ray"
+    assert [r.status for r in saved.runs] == ["ok", "ok"] and all(r.node for r in saved.runs)

@@ -133,8 +133,18 @@ CHECKS: dict[str, Callable | str] = {
     "test_ctrl_c_exits_130_keeping_finished_runs_then_show_reads_them",
     "`kill -9`, a crash, a power cut": "test_cli_bench_subprocess.py::"
     "test_kill_9_then_resume_ends_with_every_run_exactly_once",
+    "`kill -9` of a bench on the processes executor": "test_faults.py::"
+    "test_kill_9_leaves_no_worker_forkserver_or_tracker_alive",
+    "`kill -9` at random points, then `--resume`, repeated": "test_faults.py::"
+    "test_kill_9_at_random_points_then_resume_keeps_every_run_once_and_unchanged",
     "A worker process dies": "test_bench_executors.py::"
     "test_processes_events_cross_and_a_dead_worker_is_one_failed_run",
+    "A worker process dies while starting": "test_faults.py::"
+    "test_a_worker_that_dies_while_starting_is_started_again",
+    "No worker process can start, or an executor fails": "test_faults.py::"
+    "test_workers_that_never_start_are_one_line_and_the_results_file_is_written",
+    "SIGHUP or SIGINT ignored by the caller (`nohup`, `cmd &` in a script)": "test_faults_signals.py::"
+    "test_ignored_sighup_and_sigint_do_not_cancel_the_bench",
     "A second bench on the same `--out`": _second_bench,
     "`--out` exists, without `--resume`": _out_exists,
     "`--resume` and the journal is gone": _journal_gone,

@@ -22,7 +22,7 @@ import torch
 
 from digitduel.bench.jobs import DataContext, Job, OnRecord, is_cancelled, run_job
 from digitduel.bench.processes import ProcessExecutor, start_server
-from digitduel.errors import ConfigError
+from digitduel.errors import ConfigError, DigitduelError
 from digitduel.settings import BenchSettings
 from digitduel.training.device import set_threads, usable_cores
 from digitduel.training.events import Cancel, OnEvent
@@ -60,6 +60,37 @@ class Executor(Protocol):
         on_event: OnEvent,
         cancel: Cancel | None,
     ) -> None: ...
+
+
+class ExecutorError(DigitduelError):
+    """An executor stopped on an error of its own: not a failed run (those are recorded and
+    the bench goes on) but the machinery (a pipe, a cluster connection) failing under it."""
+
+
+def run_jobs(
+    executor: Executor,
+    jobs: list[Job],
+    ctx: DataContext,
+    *,
+    on_record: OnRecord,
+    on_event: OnEvent,
+    cancel: Cancel | None,
+) -> None:
+    """`executor.run(...)`, with any error it lets out as one `ExecutorError` line (exit 1).
+    Why: whatever an executor raises must reach the user as one line, never a traceback nor
+    nothing at all (an escaping BrokenPipeError is taken by Click for a closed stdout: exit 1
+    without a word). Errors the user can fix (DigitduelError) and Ctrl-C pass unchanged; the
+    runner writes the results file with the finished runs in any case."""
+    try:
+        executor.run(jobs, ctx, on_record=on_record, on_event=on_event, cancel=cancel)
+    except DigitduelError:
+        raise
+    except Exception as err:
+        first = (str(err).strip().splitlines() or [""])[0]
+        raise ExecutorError(
+            f"the {executor.name} executor stopped ({type(err).__name__}: {first}); "
+            "the finished runs are kept (continue with --resume)"
+        ) from err
 
 
 class SerialExecutor:

@@ -14,8 +14,15 @@ torch._dynamo once (the first torch.optim optimizer imports _dynamo: 1.3-1.9 s p
 here, which every worker and every replacement would otherwise pay); they never inherit the
 parent's OpenMP state. `start_server()` starts the forkserver early, so its imports overlap
 the parent's data loading. Each worker gets the DataContext once, warms up per model on its
-first job of that model (in the trainer), and ignores SIGINT: Ctrl-C reaches the parent,
-which sets the shared cancel Event; trainers see it within one batch.
+first job of that model (in the trainer), and ignores SIGINT and SIGHUP (a terminal sends
+them to the whole process group): they reach the parent, which sets the shared cancel Event;
+trainers see it within one batch.
+
+Faults: a worker that dies while starting (the OOM killer, say: the parent then gets a
+BrokenPipeError writing its start-up data) is started again at the next tick, MAX_START_TRIES
+times in a row at most; a pool that cannot start any worker is a one-line `WorkerStartError`
+(the runner still writes the results file). Workers end when the bench dies, however it dies
+(digitduel.bench.lifeline), and the forkserver and resource tracker follow them.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import queue
 import signal
+import threading
 import time
 from collections import deque
 
@@ -35,22 +43,38 @@ from digitduel.bench.jobs import (
     prepare_worker,
     run_job,
 )
-from digitduel.training.events import Cancel, Event, OnEvent
+from digitduel.bench.lifeline import FORKSERVER_GUARD, die_with_parent, watch_lifeline
+from digitduel.errors import DigitduelError
+from digitduel.training.events import Cancel, Event, Note, OnEvent
 
 POLL_S = 0.2  # how often the parent looks at cancel and at worker liveness
 DRAIN_S = 10.0  # after a cancel, how long finished/cancelled results may take to arrive
+MAX_START_TRIES = 3  # failed worker starts in a row before the pool gives up
 
 
 PRELOAD = ["torch", "torch._dynamo", "digitduel.training.trainer"]  # torch brings torch.optim
+
+
+class WorkerStartError(DigitduelError):
+    """No worker process could be started (MAX_START_TRIES in a row failed)."""
 
 
 def _context():
     methods = mp.get_all_start_methods()
     if "forkserver" in methods:
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(PRELOAD)
+        ctx.set_forkserver_preload(_preload())
         return ctx
     return mp.get_context("spawn")
+
+
+def _preload() -> list[str]:
+    """The forkserver's imports. Started from the main thread, it first arms PR_SET_PDEATHSIG
+    (lifeline.FORKSERVER_GUARD) so it dies with the bench; not from another thread (the TUI
+    runs benches in worker threads), since the signal fires when that *thread* ends, which
+    would take the forkserver down under a later bench; the workers' lifelines cover it."""
+    on_main = threading.current_thread() is threading.main_thread()
+    return [FORKSERVER_GUARD, *PRELOAD] if on_main else list(PRELOAD)
 
 
 def start_server() -> None:
@@ -60,6 +84,15 @@ def start_server() -> None:
         from multiprocessing import forkserver
 
         forkserver.ensure_running()
+
+
+def _worker_entry(lifeline, *args) -> None:
+    """A worker's life: tied to the bench's (lifeline), then `_worker_main(*args)`."""
+    die_with_parent()  # our parent, the forkserver, dies with the bench
+    watch_lifeline(lifeline)  # the bench itself: portable, and the spawn start method
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a hangup cancels through the parent
+    _worker_main(*args)
 
 
 def _worker_main(wid: int, ctx: DataContext, inbox, outbox, cancel: Cancel) -> None:
@@ -92,16 +125,20 @@ def _worker_main(wid: int, ctx: DataContext, inbox, outbox, cancel: Cancel) -> N
 
 
 class _Worker:
-    def __init__(self, mpctx, wid: int, ctx: DataContext, outbox, cancel):
+    def __init__(self, mpctx, wid: int, ctx: DataContext, outbox, cancel, lifeline):
         self.wid = wid
         self.inbox = mpctx.Queue()
         self.proc = mpctx.Process(
-            target=_worker_main,
-            args=(wid, ctx, self.inbox, outbox, cancel),
+            target=_worker_entry,
+            args=(lifeline, wid, ctx, self.inbox, outbox, cancel),
             name=f"digitduel-worker-{wid}",
             daemon=True,
         )
-        self.proc.start()
+        try:
+            self.proc.start()
+        except BaseException:
+            self.inbox.close()
+            raise
         self.current: tuple[int, Job] | None = None
 
     def give(self, index: int, job: Job) -> None:
@@ -154,21 +191,50 @@ class _Pool:
         self.on_event: OnEvent = on_event
         self.outbox = mpctx.Queue()
         self.stop = mpctx.Event()  # the cancel flag the workers' trainers poll every batch
+        # Only this process holds the write end: workers exit when it closes (lifeline.py).
+        self.lifeline, self.lifeline_writer = mpctx.Pipe(duplex=False)
         self.pending: deque[tuple[int, Job]] = deque(enumerate(jobs))
         self.workers: dict[int, _Worker] = {}
         self.next_wid = 0
+        self.failed_starts = 0  # in a row
+        self.last_start_error = ""
         self.done: set[int] = set()
 
-    def spawn(self) -> None:
-        self.workers[self.next_wid] = _Worker(
-            self.mpctx, self.next_wid, self.ctx, self.outbox, self.stop
-        )
+    def spawn(self) -> bool:
+        """Start one worker; False (and a warning) if it died while starting."""
+        try:
+            worker = _Worker(
+                self.mpctx, self.next_wid, self.ctx, self.outbox, self.stop, self.lifeline
+            )
+        except Exception as err:  # noqa: BLE001 - BrokenPipeError, EOFError, ...: retried
+            self.failed_starts += 1
+            self.last_start_error = f"{type(err).__name__}: {err}"
+            self.on_event(
+                Note(f"a worker process died while starting ({self.last_start_error})", "warning")
+            )
+            return False
+        self.failed_starts = 0
+        self.workers[self.next_wid] = worker
         self.next_wid += 1
+        return True
+
+    def fill(self) -> None:
+        """Start workers for the pending jobs, up to the pool's size. Once MAX_START_TRIES
+        starts in a row have failed, go on with the workers there are, or give up if none."""
+        idle = sum(w.current is None for w in self.workers.values())
+        for _ in range(min(self.size - len(self.workers), len(self.pending) - idle)):
+            if self.failed_starts >= MAX_START_TRIES:
+                break
+            self.spawn()
+        if self.pending and not self.workers and self.failed_starts >= MAX_START_TRIES:
+            raise WorkerStartError(
+                f"could not start a worker process ({MAX_START_TRIES} tries, the last: "
+                f"{self.last_start_error}); the finished runs are kept (continue with --resume)"
+            )
 
     def serve(self, cancel: Cancel | None) -> None:
         """Run every pending job (none more once `cancel` is set); return when all ended."""
-        for _ in range(min(self.size, len(self.jobs))):
-            self.spawn()
+        self.fill()
         last_reap = time.monotonic()
         while True:
             if is_cancelled(cancel) and not self.stop.is_set():
@@ -183,8 +249,7 @@ class _Pool:
             if time.monotonic() - last_reap > POLL_S:
                 last_reap = time.monotonic()
                 self.reap()
-                while self.pending and len(self.workers) < self.size:
-                    self.spawn()
+                self.fill()
 
     def record(self, index: int, outcome) -> None:
         if index not in self.done:
@@ -237,4 +302,6 @@ class _Pool:
             if worker.proc.is_alive():
                 worker.proc.terminate()
                 worker.proc.join(timeout=2)
+        self.lifeline_writer.close()  # any worker still there exits on its own now
+        self.lifeline.close()
         self.outbox.close()

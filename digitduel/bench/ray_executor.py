@@ -9,7 +9,8 @@ thread, like the processes executor's workers. On CUDA, one task per contestant:
 as one stacked model through the batched trainer, asking for a fraction of a GPU
 (`gpus_per_job`, DEFAULT_GPUS_PER_JOB) so that several small contestants share one GPU.
 
-The digits go to the object store once (`ray.put`), and every task draws its round's pairs
+The digits and the user's model files (by content: digitduel.bench.ray_models) go to the
+object store once (`ray.put`), and every task draws its round's pairs
 from its seeds exactly as `run_job` does locally, so the figures are the processes
 executor's. Per-epoch events stream back through a channel actor while tasks run; a cancel
 stops tasks not yet started (`ray.cancel`) and running ones within a batch or two (they
@@ -23,7 +24,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +35,8 @@ import ray
 from ray.exceptions import GetTimeoutError, RayError, RayTaskError, TaskCancelledError
 
 from digitduel.bench.jobs import failed_outcome
+from digitduel.bench.ray_models import model_files
+from digitduel.bench.ray_reaper import start_watchdog, sweep_orphans
 from digitduel.bench.ray_tasks import Channel, run_group, run_one
 from digitduel.errors import DigitduelError
 from digitduel.training.device import usable_cores
@@ -56,13 +62,19 @@ class ClusterInfo:
     gpus: float
     startup_s: float  # ray.init: starting a local instance, or connecting to a cluster
     address: str | None  # what we connected to; None: a local instance
+    reused: bool = False  # this process was connected already (the TUI's previous bench)
 
     def describe(self) -> str:
         gpus = int(self.gpus) if float(self.gpus).is_integer() else self.gpus
-        where = "a local instance, started" if self.address is None else f"at {self.address},"
+        if self.reused:
+            where = "connected before"
+        elif self.address is None:
+            where = f"a local instance, started {self.startup_s:.1f} s"
+        else:
+            where = f"at {self.address}, {self.startup_s:.1f} s"
         return (
             f"connected to Ray cluster: {self.nodes} node{'s' * (self.nodes != 1)}, "
-            f"{self.cpus} CPUs, {gpus} GPUs ({where} {self.startup_s:.1f} s)"
+            f"{self.cpus} CPUs, {gpus} GPUs ({where})"
         )
 
 
@@ -71,22 +83,26 @@ def connect(address: str | None = None, debug: bool = False) -> ClusterInfo:
     unless `debug` (no banner, no worker output on the terminal). Reuses a connection this
     process already has (a notebook, a test session, the TUI's previous bench)."""
     address = address or os.environ.get("RAY_ADDRESS") or None
-    started = time.perf_counter()
-    if not ray.is_initialized():
+    started, reused = time.perf_counter(), ray.is_initialized()
+    if not reused:
         common = {
             "log_to_driver": debug,
             "logging_level": logging.INFO if debug else logging.ERROR,
         }
-        if address is None:
-            ray.init(address="local", num_cpus=usable_cores(), include_dashboard=False, **common)
-        else:
-            _check_reachable(address)
-            try:
-                ray.init(address=address, **common)
-            except (ConnectionError, ValueError, RuntimeError) as err:
-                raise DigitduelError(
-                    f"cannot connect to the Ray cluster at {address}: {_first_line(err)}"
-                ) from None
+        with _real_std_streams():
+            if address is None:
+                # A local instance dies with this process, even on kill -9 (ray_reaper).
+                sweep_orphans()
+                start_watchdog()
+                _init_local(num_cpus=usable_cores(), include_dashboard=False, **common)
+            else:
+                _check_reachable(address)
+                try:
+                    ray.init(address=address, **common)
+                except (ConnectionError, ValueError, RuntimeError) as err:
+                    raise DigitduelError(
+                        f"cannot connect to the Ray cluster at {address}: {_first_line(err)}"
+                    ) from None
     resources = ray.cluster_resources()
     return ClusterInfo(
         nodes=sum(1 for node in ray.nodes() if node.get("Alive")),
@@ -94,7 +110,61 @@ def connect(address: str | None = None, debug: bool = False) -> ClusterInfo:
         gpus=float(resources.get("GPU", 0)),
         startup_s=time.perf_counter() - started,
         address=address,
+        reused=reused,
     )
+
+
+def _init_local(**options) -> None:
+    """Start a local Ray instance from a thread that lasts as long as this process. Ray has the
+    kernel kill its GCS server and raylet when the *thread* that started them ends (Linux's
+    parent-death signal follows the thread): started from the TUI's bench worker thread, they
+    would die with the first bench, and the next bench (or the exit) would wait a minute for
+    a GCS that is gone."""
+    if threading.current_thread() is threading.main_thread():
+        ray.init(address="local", **options)
+        return
+    started, failed = threading.Event(), []
+
+    def keeper() -> None:
+        try:
+            ray.init(address="local", **options)
+        except BaseException as err:  # noqa: BLE001 - raised again in the caller's thread
+            failed.append(err)
+        started.set()
+        if not failed:
+            threading.Event().wait()  # never set: this thread must not end before the process
+
+    threading.Thread(target=keeper, name="digitduel-ray", daemon=True).start()
+    started.wait()
+    if failed:
+        raise failed[0]
+
+
+_DEVNULL: list[Any] = []  # opened once, never closed: faulthandler keeps its descriptor
+
+
+@contextmanager
+def _real_std_streams():
+    """Under Textual (the TUI), sys.stdout and sys.stderr are captures without a file
+    descriptor, and ray.init fails ("file.fileno() is not a valid file descriptor":
+    faulthandler wants one). While it runs, such a stream is /dev/null: nothing of Ray's
+    reaches the screen either way."""
+    saved = sys.stdout, sys.stderr
+    if not all(_has_descriptor(stream) for stream in saved):
+        if not _DEVNULL:
+            _DEVNULL.append(open(os.devnull, "w"))  # noqa: SIM115 - lives as long as we do
+        sys.stdout, sys.stderr = (s if _has_descriptor(s) else _DEVNULL[0] for s in saved)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def _has_descriptor(stream: Any) -> bool:
+    try:
+        return stream.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def _check_reachable(address: str) -> None:
@@ -150,8 +220,11 @@ class RayExecutor:
             on_event(Note(self.cluster.describe()))
         if not jobs:
             return
+        # The digits, and the user's model files by content (digitduel.bench.ray_models):
+        # in the object store once per bench, whatever the number of tasks.
+        files = model_files(job.contestant.model for job in jobs)
+        ctx_box = [ray.put(ctx)] + ([ray.put(files)] if files else [])
         channel = Channel.remote()
-        ctx_box = [ray.put(ctx)]
         tasks = self._submit(jobs, ctx_box, channel)
         try:
             _drive(tasks, channel, on_record, on_event, cancel)

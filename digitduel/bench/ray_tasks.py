@@ -13,15 +13,16 @@ background thread, so a cancel lands within a batch or two, not an actor call pe
 
 from __future__ import annotations
 
-import importlib
 import socket
 import threading
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import ray
 
-from digitduel.bench.jobs import DataContext, failed_outcome, run_job
+from digitduel.bench.jobs import DataContext, failed_outcome, prepare_worker, run_job
+from digitduel.bench.ray_models import load_model_files
 from digitduel.training.trainer import RunOutcome
 
 CANCEL_POLL_S = 0.5  # how often a running task asks the channel whether to stop
@@ -104,22 +105,31 @@ _CONTEXTS: dict[str, DataContext] = {}
 
 
 def _context(ctx_box: list, granted_gpu: bool = False) -> DataContext:
-    """The bench's DataContext in this worker. `ctx_box` holds its ObjectRef in a list, so Ray
-    passes the reference rather than a fresh copy per task. In a task Ray granted a GPU, that
-    GPU is the only one visible: it is "cuda" here, whatever the driver's index was."""
+    """The bench's DataContext in this worker, its user model files loaded. `ctx_box` holds
+    the ObjectRefs of the context (and of the `ModelFiles`, if any) in a list, so Ray passes
+    the references rather than a fresh copy per task. In a task Ray granted a GPU, that GPU is
+    the only one visible: it is "cuda" here, whatever the driver's index was."""
     key = ctx_box[0].hex()
     if key not in _CONTEXTS:
         _CONTEXTS.clear()  # one bench at a time per worker: drop the last bench's digits
+        if len(ctx_box) > 1:  # before the imports: a user file's module is loaded from a copy
+            load_model_files(ray.get(ctx_box[1]))
         ctx = ray.get(ctx_box[0])
         for name in ("train_images", "train_labels", "test_images", "test_labels"):
             # Object-store arrays are read-only; torch wants writable ones (and warns).
             setattr(ctx, name, np.array(getattr(ctx, name)))
         if granted_gpu and ctx.device.startswith("cuda"):
             ctx.device = "cuda"
-        for module in ctx.model_modules:
-            importlib.import_module(module)
+        # Modules and installed entry points as in any worker (installed on every node, like
+        # digitduel); user files from the shipped copies loaded above, never from the
+        # driver's paths, which a remote node does not have.
+        prepare_worker(replace(ctx, model_origins=_not_files(ctx.model_origins)))
         _CONTEXTS[key] = ctx
     return _CONTEXTS[key]
+
+
+def _not_files(origins: tuple) -> tuple:
+    return tuple(o for o in origins if o is not None and o.kind != "file")
 
 
 def _one_thread() -> None:

@@ -16,9 +16,7 @@ line, exit 1, resumable) once a finished run cannot be journaled.
 from __future__ import annotations
 
 import math
-import signal
 import socket
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +24,13 @@ from typing import Any, Literal
 
 import torch
 
-from digitduel.bench.executors import Executor, make_executor, prestart, resolve_name
+from digitduel.bench.executors import (
+    Executor,
+    make_executor,
+    prestart,
+    resolve_name,
+    run_jobs,
+)
 from digitduel.bench.jobs import DataContext, Job
 from digitduel.bench.journal import Journal, JournalFull, first_difference, journal_path
 from digitduel.bench.outfile import claim_output
@@ -45,6 +49,7 @@ from digitduel.bench.results import (
     save_results,
     summarise,
 )
+from digitduel.bench.signals import CancelOnSignal
 from digitduel.data import MnistData, load_mnist
 from digitduel.data.download import OnProgress
 from digitduel.errors import ConfigError
@@ -143,7 +148,7 @@ def _run_jobs(
         model_origins=plan_origins(plan),
     )
     result = result_header(plan, mnist, device, executor)
-    stop = _CtrlC(cancel)
+    stop = CancelOnSignal(cancel)
     recorder = Recorder(plan, result, out_path, journal, emit, runs=done, executor=executor.name)
     recorder.on_failure = stop.pressed.set  # a journal that cannot be written stops the bench
     recorder.refresh()  # at once: `show` reads a bench still in its first run ("running")
@@ -158,8 +163,11 @@ def _run_jobs(
     )
     if len(todo) < len(jobs):
         emit(Note(f"resuming: {len(jobs) - len(todo)} of {len(jobs)} runs already finished"))
-    cancelled = _execute(executor, todo, ctx, recorder, stop)
-    recorder.finish("cancelled" if cancelled else "finished")
+    cancelled = True  # what the file says if the executor fails: its finished runs, resumable
+    try:
+        cancelled = _execute(executor, todo, ctx, recorder, stop)
+    finally:
+        recorder.finish("cancelled" if cancelled else "finished")
     emit(BenchEnded(status=result.status, results_path=str(out_path)))
     return result
 
@@ -347,53 +355,17 @@ class Recorder:
 
 
 def _execute(
-    executor: Executor, jobs: list[Job], ctx: DataContext, recorder: Recorder, stop: _CtrlC
+    executor: Executor, jobs: list[Job], ctx: DataContext, recorder: Recorder, stop: CancelOnSignal
 ) -> bool:
     """Run the jobs; True when the bench was cancelled (`cancel`, a signal, Ctrl-C)."""
     try:
         with stop:
-            executor.run(jobs, ctx, on_record=recorder.record, on_event=recorder.emit, cancel=stop)
+            run_jobs(
+                executor, jobs, ctx, on_record=recorder.record, on_event=recorder.emit, cancel=stop
+            )
     except KeyboardInterrupt:
         return True
     return stop.is_set()
-
-
-class _CtrlC:
-    """The cancel flag the executor polls: the caller's `cancel`, or a first Ctrl-C.
-
-    On the main thread, a first SIGINT only sets the flag, so the run in flight stops at its
-    next batch and nothing half-written can happen; a second one raises KeyboardInterrupt
-    as usual (for a user who really wants out now). SIGTERM (`kill`, `timeout`, a batch
-    scheduler) and SIGHUP (a dropped SSH session) are treated the same way, so the worker
-    processes are stopped and the results file is written instead of being orphaned."""
-
-    SIGNALS = tuple(
-        getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
-    )
-
-    def __init__(self, cancel: Cancel | None):
-        self.cancel = cancel
-        self.pressed = threading.Event()
-        self._previous: dict[int, Any] = {}
-
-    def is_set(self) -> bool:
-        return self.pressed.is_set() or (self.cancel is not None and self.cancel.is_set())
-
-    def _on_signal(self, signum, frame) -> None:
-        if self.pressed.is_set():
-            raise KeyboardInterrupt
-        self.pressed.set()
-
-    def __enter__(self) -> _CtrlC:
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                self._previous[sig] = signal.signal(sig, self._on_signal)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
-        self._previous.clear()
 
 
 def to_record(job: Job, outcome: RunOutcome, executor: str | None = None) -> RunRecord:

@@ -100,13 +100,16 @@ class _Loaded:
 _FILES: dict[str, _Loaded] = {}  # by absolute path or module name
 
 
-def load_source(source: str | ModelSource, name: str | None = None) -> list[ModelSpec]:
+def load_source(source: str | ModelSource, name: str | None = None, *,
+                read_from: str | Path | None = None) -> list[ModelSpec]:
     """Load one file or module reference; idempotent (a file re-executes only if its
-    content changed). Returns the specs it registered, already checked."""
+    content changed). Returns the specs it registered, already checked. `read_from`: a copy
+    of the file's bytes elsewhere (a Ray worker on another machine), loaded as the file itself
+    (same module name, same models), so models pickled where the file is unpickle here."""
     src = parse_source(source, name) if isinstance(source, str) else source
     list_specs()  # the built-ins first: a user name must not shadow one
     if src.kind == "file":
-        loaded = _import_file(src)
+        loaded = _import_file(src, None if read_from is None else Path(read_from))
         origin = ModelOrigin(kind="file", label=Path(src.target).name, source=replace(
             src, attr=None, name=None), files=((src.target, loaded.digest),))
     else:
@@ -123,8 +126,10 @@ def load_source(source: str | ModelSource, name: str | None = None) -> list[Mode
                            replace(origin, source=src), src.shown or str(src))
 
 
-def _import_file(src: ModelSource) -> _Loaded:
-    shown, path = src.shown or src.target, Path(src.target)
+def _import_file(src: ModelSource, read_from: Path | None = None) -> _Loaded:
+    """`src.target`'s file, imported under a module name derived from `src.target`; its bytes
+    are read from `read_from` where given (a copy shipped to another machine)."""
+    shown, path = src.shown or src.target, Path(read_from or src.target)
     if not path.exists():
         raise ConfigError(f"{shown}: no such file", code=2)
     if not path.is_file():
@@ -137,14 +142,15 @@ def _import_file(src: ModelSource) -> _Loaded:
         for n in known.names + known.named:
             remove_spec(n)
         del _FILES[src.target]
-    stem = re.sub(r"\W", "_", path.stem)
+    stem = re.sub(r"\W", "_", Path(src.target).stem)
     module_name = f"_digitduel_user_{stem}_{hashlib.sha256(src.target.encode()).hexdigest()[:10]}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ConfigError(f"{shown}: cannot be imported as Python", code=2)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # before running it: pickle and dataclasses look it up
-    origin = ModelOrigin(kind="file", label=path.name, source=replace(src, attr=None, name=None),
+    origin = ModelOrigin(kind="file", label=Path(src.target).name,
+                         source=replace(src, attr=None, name=None),
                          files=((src.target, digest),))
     try:
         specs = _run_collecting(lambda: spec.loader.exec_module(module), origin, shown, path)
