@@ -17,7 +17,7 @@ from digitduel.report.figures import load_sources
 from digitduel.report.plot_files import save_figure
 
 REPO = Path(__file__).resolve().parents[1]
-REPORTS = ["jomeau", "jomeau-tuned", "convnet-ws-aux", "borba", "banjac", "cappelletti"]
+REPORTS = ["jomeau", "jomeau-tuned", "sgd", "borba", "banjac", "cappelletti"]
 # Jomeau et al.'s fig. 2 (accuracy against alpha, the digit-only and no-aux models as
 # reference lines: their own searches' best points), and the SGD report's grid search.
 SWEEPS = {

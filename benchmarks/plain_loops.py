@@ -2,7 +2,7 @@
 cross-check that where digitduel falls short of a report, a reader's script does too.
 
     python benchmarks/plain_loops.py sgd-ws-aux --rounds 15 --data-dir ../shared/data/mnist \
-        --compare docs/results/convnet-ws-aux.json
+        --compare docs/results/sgd.json
     python benchmarks/plain_loops.py jomeau-digit --rounds 10 --data-dir ../shared/data/mnist \
         --compare docs/results/jomeau.json [--digit-batch 100]
     python benchmarks/plain_loops.py jomeau-aux40 --rounds 10 --data-dir ../shared/data/mnist \

@@ -64,8 +64,8 @@ class TrainSettings(_Strict):
     )
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum")
     weight_decay: float = Field(0.0, ge=0, le=1, description="L2 penalty")
-    epochs: int = Field(25, strict=True, ge=1, le=10_000)
-    batch_size: int = Field(100, strict=True, ge=1, le=100_000)
+    epochs: int = Field(25, strict=True, ge=1, le=10_000, description="epochs per run")
+    batch_size: int = Field(100, strict=True, ge=1, le=100_000, description="training batch size")
     loss: Loss = Field("ce", description="ce (2 logits), mse (one output unit) or bce (one logit)")
     aux_weight: float = Field(
         0.0, ge=0, le=1000, description="alpha: weight of the digit (auxiliary) loss"
@@ -107,7 +107,14 @@ class TrainSettings(_Strict):
 class BenchSettings(_Strict):
     """What a bench does as a whole: rounds, data, device, seed, executor."""
 
-    rounds: int = Field(1, strict=True, ge=1, le=1000)
+    rounds: int = Field(
+        1,
+        strict=True,
+        ge=1,
+        le=1000,
+        description="rounds, each a fresh draw of pairs and a fresh initialisation (with "
+        "folds: how many folds are run)",
+    )
     n_pairs: int = Field(
         1000, strict=True, ge=2, le=100_000, description="train pairs and test pairs per round"
     )
@@ -115,7 +122,9 @@ class BenchSettings(_Strict):
         0, strict=True, ge=0, le=2**31 - 1, description="base seed; round r derives its own"
     )
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
-    executor: Literal["auto", "serial", "processes", "batched", "ray"] = "auto"
+    executor: Literal["auto", "serial", "processes", "batched", "ray"] = Field(
+        "auto", description="auto, serial, processes, batched or ray"
+    )
     jobs: int | None = Field(
         None, strict=True, ge=1, le=256, description="worker processes (processes executor)"
     )

@@ -90,7 +90,7 @@ class ItemNet(PlainNet):
 def spec_of(factory, name, predicts="compare", **kwargs) -> ModelSpec:
     return ModelSpec(
         name=name,
-        report="convnet-ws-aux",
+        report="sgd",
         description="test model",
         factory=factory,
         recipe={},

@@ -25,7 +25,7 @@ def test_bench_off_a_terminal_prints_one_line_per_run_then_the_table(tmp_path, m
     assert res.exit_code == 0, res.output
     lines = [ln for ln in res.stdout.splitlines() if re.match(r"\[\d/4\] ", ln)]
     assert len(lines) == 4
-    assert re.match(rf"\[1/4\] {TINY} round 0: ok test \d+\.\d\d% train \d+\.\d\d% in ", lines[0])
+    assert re.match(rf"\[1/4\] {TINY} round 1: ok test \d+\.\d\d% train \d+\.\d\d% in ", lines[0])
     assert "test %" in res.stdout and f"results: {tmp_path / 'r.json'}" in res.stdout
     assert (tmp_path / "r.json").exists() and (tmp_path / "r.journal.jsonl").exists()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -93,19 +94,15 @@ def test_kill_9_then_resume_ends_with_every_run_exactly_once(tmp_path, mnist_dir
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
-    # killed before the final JSON: the journal survives, and at most a "running" snapshot
-    assert not out.exists() or load_results(out).status == "running"
+    # killed before the final JSON: the journal survives, and the results file written at the
+    # bench's start (status "running") holds its plan
+    assert load_results(out).status == "running"
     _, before, _ = read_journal(jpath)
     assert 1 <= len(before) < 6
 
+    # the file alone: no model, rounds, epochs or data flag (issue 14)
     resumed = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            CLI_WITH_FAKES,
-            *_bench_args(out, mnist_dir, epochs=80),
-            "--resume",
-        ],
+        [sys.executable, "-c", CLI_WITH_FAKES, "bench", "--resume", "--out", str(out)],
         env=_env(),
         capture_output=True,
         text=True,
@@ -152,7 +149,7 @@ def test_ctrl_c_exits_130_keeping_finished_runs_then_show_reads_them(
     result = load_results(out)
     assert result.status == "cancelled" and 1 <= len(result.runs) < 6
     # the plain per-run line (not a terminal); workers may finish in either order
-    assert re.search(r"\[1/6\] test-tiny-\S+ round 0: ok", stdout)
+    assert re.search(r"\[1/6\] test-tiny-\S+ round 1: ok", stdout)
 
     shown = subprocess.run(
         [sys.executable, "-m", "digitduel", "show", str(out)],
@@ -161,6 +158,14 @@ def test_ctrl_c_exits_130_keeping_finished_runs_then_show_reads_them(
         timeout=60,
     )
     assert shown.returncode == 0 and TINY in shown.stdout and "cancelled" in shown.stdout
+    if sig == signal.SIGINT:  # the hint's command, exactly as printed, completes the bench
+        hint = re.search(r"continue with: digitduel (.+)$", stderr, re.M).group(1)
+        resumed = subprocess.run(
+            [sys.executable, "-c", CLI_WITH_FAKES, *shlex.split(hint)],
+            env=_env(), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert resumed.returncode == 0, resumed.stderr
+        assert load_results(out).status == "finished" and len(load_results(out).runs) == 6
     bad = subprocess.run(
         [sys.executable, "-m", "digitduel", "show", str(tmp_path / "missing.json")],
         capture_output=True,

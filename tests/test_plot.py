@@ -1,5 +1,5 @@
 """`digitduel plot`: every figure kind in the terminal and as PNG/SVG/PDF, from real results
-files (tests/fixtures: a 3-round cut-down of the convnet-ws-aux preset, and a 2-fold `tune`)."""
+files (tests/fixtures: a 3-round cut-down of the sgd preset, and a 2-fold `tune`)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from digitduel.cli.main import app
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-REPORTS = ["jomeau", "jomeau-tuned", "convnet-ws-aux", "borba", "banjac", "cappelletti"]
+REPORTS = ["jomeau", "jomeau-tuned", "sgd", "borba", "banjac", "cappelletti"]
 
 
 def _links(text: str) -> set[str]:

@@ -15,7 +15,7 @@ from digitduel.errors import ConfigError
 from digitduel.models.registry import get_spec
 
 runner = CliRunner()
-REPORT_PRESETS = {"jomeau", "convnet-ws-aux", "borba", "cappelletti", "banjac"}
+REPORT_PRESETS = {"jomeau", "sgd", "borba", "cappelletti", "banjac"}
 
 
 def test_one_preset_per_report_plus_quick():
@@ -40,7 +40,7 @@ def test_quick_is_small_and_report_protocols_are_kept():
     quick = plan_from_preset("quick")
     assert len(quick.contestants) == 3 and quick.bench.rounds == 2
     assert all(c.settings.epochs <= 10 for c in quick.contestants)
-    sgd = {c.label: c.settings for c in plan_from_preset("convnet-ws-aux").contestants}
+    sgd = {c.label: c.settings for c in plan_from_preset("sgd").contestants}
     assert sgd["sgd-convnet"].lr == 9e-2 and sgd["sgd-convnet"].lr2 == 1e-3
     assert sgd["sgd-convnet"].epochs == 50 and sgd["sgd-convnet"].lr_at(30) == 1e-3
     jomeau = {c.label: c.settings for c in plan_from_preset("jomeau").contestants}

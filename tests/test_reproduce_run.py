@@ -68,7 +68,7 @@ def test_reproduce_trains_then_prints_report_beside_ours(tmp_path, preset_file, 
     doc = json.loads(r.stdout)
     assert doc["meta"]["rounds"] == "3 of 3"
     assert [row["ours"]["n"] for row in doc["rows"]] == [3, 3]
-    assert r.stderr.count("round 0") == 0 and r.stderr.count("round 2") == 2
+    assert r.stderr.count("round 1:") == 0 and r.stderr.count("round 3:") == 2  # from 1
 
 
 def test_cut_down_runs_say_they_are_not_a_reproduction(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -148,9 +149,14 @@ def test_tune_prints_the_folds_the_ranking_and_the_command_for_the_best(tmp_path
     assert res.exit_code == 0, res.output
     assert "2-fold cross-validation of 40 train pairs" in res.stdout
     assert "val %" in res.stdout and "test %" not in res.stdout
-    assert f"[1/4] {TINY} lr=0.001 round 0: ok val " in res.stdout
+    assert f"[1/4] {TINY} lr=0.001 round 1: ok val " in res.stdout
     assert "each contestant against" in res.stdout
-    assert f"  digitduel bench -m {TINY} --set lr=0." in res.stdout
+    # The follow-up bench keeps every data and run option the tune was given (issue 14).
+    assert re.search(
+        rf"  digitduel bench -m {TINY} --epochs 1 --n-pairs 40 --executor serial "
+        rf"--set lr=0\.0\d+ --data-dir {re.escape(str(mnist_dir.resolve()))} --rounds 10\n",
+        res.stdout,
+    ), res.stdout
     res = runner.invoke(app, [*args, "--out", str(out), "--json", "--resume"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)

@@ -139,6 +139,11 @@ def load_preset(name_or_path: str) -> Preset:
         )
     resource = builtin_dir() / f"{name_or_path}.toml"
     if not resource.is_file():
+        from digitduel.models.registry import report_key  # an earlier name of a report's
+
+        name_or_path = report_key(name_or_path)
+        resource = builtin_dir() / f"{name_or_path}.toml"
+    if not resource.is_file():
         known = ", ".join(builtin_names()) or "none"
         raise ConfigError(f"unknown preset {name_or_path!r} (known: {known})")
     return parse_preset(resource.read_text(encoding="utf-8"), where=f"presets/{name_or_path}.toml")

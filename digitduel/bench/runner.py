@@ -151,6 +151,7 @@ def _run_jobs(
     stop = CancelOnSignal(cancel)
     recorder = Recorder(plan, result, out_path, journal, emit, runs=done, executor=executor.name)
     recorder.on_failure = stop.pressed.set  # a journal that cannot be written stops the bench
+    recorder.refresh()  # at once: `show` reads a bench still in its first run ("running")
     emit(
         BenchStarted(
             total_runs=len(jobs),

@@ -1,7 +1,9 @@
 """The one rich console set-up of the commands, and the download bar they draw.
 
-Off a terminal (a pipe, a log, CI) a console is 160 columns wide so that tables do not wrap
-into unreadable fragments; on a terminal it takes the terminal's width. The engine never
+Off a terminal (a pipe, a log, CI) output is plain: tables lose their box-drawing lines, and
+every row stays one line (a cell too long for the width ends in an ellipsis rather than
+wrapping onto lines of its own), within `COLUMNS` when set, else 160 columns so the widest
+table keeps its cells whole. On a terminal a console takes the terminal's width. The engine never
 draws: `data.download` reports bytes through `on_progress`, and `download_progress` turns
 that into a bar here. rich loads on first use, so `--help` stays fast.
 """
@@ -20,12 +22,33 @@ PIPE_WIDTH = 160  # columns off a terminal: wide enough that the widest table ke
 
 def make_console(*, stderr: bool = False, highlight: bool = True) -> Console:
     """A rich console for a command's output (stdout, or stderr when stdout holds JSON)."""
+    import os
+
     from rich.console import Console
 
     console = Console(stderr=stderr, highlight=highlight)
     if not console.is_terminal:
-        console = Console(stderr=stderr, highlight=highlight, width=PIPE_WIDTH)
+        width = None if os.environ.get("COLUMNS", "").isdigit() else PIPE_WIDTH
+        console = Console(stderr=stderr, highlight=highlight, width=width)
+        console.push_render_hook(_plain_tables(console))
     return console
+
+
+def _plain_tables(console: Console):
+    """A render hook that makes every table printed `plain_table` (rich loads lazily)."""
+    from rich.console import RenderHook
+    from rich.table import Table
+
+    from digitduel.report.tables import plain_table
+
+    class PlainTables(RenderHook):
+        def process_renderables(self, renderables):
+            for renderable in renderables:
+                if isinstance(renderable, Table):
+                    plain_table(renderable, console)
+            return renderables
+
+    return PlainTables()
 
 
 @contextmanager

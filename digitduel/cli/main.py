@@ -11,6 +11,8 @@ import os
 import traceback
 
 import typer
+from typer._click import Context  # typer 0.29 vendors click: its errors are not click's
+from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
 from digitduel import __version__
@@ -21,9 +23,18 @@ class _Group(TyperGroup):
     """Turns the errors a user can fix into one line and an exit code, for every command,
     however the app is invoked (console script, `python -m`, Typer's test runner)."""
 
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        _readable_metavars(self, ctx)  # every command's, before any help is drawn
+        try:  # the root's own options: `digitduel --bogus`
+            return super().parse_args(ctx, args)
+        except UsageError as err:
+            _usage_error(err, ctx)
+
     def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
+        except UsageError as err:  # a command's options: unknown, missing, not an INT
+            _usage_error(err, ctx)
         except DigitduelError as err:
             if ctx.meta.get("digitduel.debug") or os.environ.get("DIGITDUEL_DEBUG") == "1":
                 traceback.print_exc()  # the chained cause too: the user's own code's frames
@@ -32,6 +43,39 @@ class _Group(TyperGroup):
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             ctx.exit(130)
+
+
+_METAVARS = {"bool": "", "int": "INT", "float": "FLOAT", "path": "PATH", "str": "TEXT"}
+
+
+def _readable_metavars(command, ctx: Context) -> None:
+    """Help reads `INT`, `PATH`, nothing after a flag, where Typer writes `<int>`, `<bool>`,
+    `<list[str]>`, for every option a command did not name a metavar for itself (and the
+    commands of a group such as `data`)."""
+    for sub in getattr(command, "commands", {}).values():
+        _readable_metavars(sub, ctx)
+    for param in command.get_params(ctx):
+        if param.param_type_name == "argument":
+            param.display_type_rich = _no_type  # its name (MODEL, FILE) says it already
+            continue
+        if param.metavar is not None:
+            continue
+        shown = (param.display_type(ctx) or "<str>").strip("<>")
+        shown = shown.removeprefix("list[").removesuffix("]")  # repeatable: said in its help
+        param.metavar = _METAVARS.get(shown, shown.upper())
+
+
+def _no_type(ctx: Context) -> None:
+    return None
+
+
+def _usage_error(err: UsageError, ctx: Context):
+    """Click's usage errors (a usage block, then a boxed message) as one line like digitduel's
+    own, naming where help is; exit 2."""
+    where = (err.ctx or ctx).command_path
+    message = " ".join(err.format_message().split())
+    typer.echo(f"error: {message.rstrip('.')} (try '{where} -h')", err=True)
+    ctx.exit(2)
 
 
 app = typer.Typer(
@@ -78,6 +122,7 @@ def _register_commands() -> None:
         "bench_cmd",
         "tune_cmd",
         "reproduce_cmd",
+        "resume_cmd",
         "tui_cmd",
         "plot_cmd",
         "export_cmd",

@@ -12,10 +12,11 @@ from digitduel.cli.main import UserError, app
 
 def _rows(report: str | None, model_files: list[str]) -> list[dict]:
     from digitduel.models import REPORTS, list_specs
+    from digitduel.models.registry import report_key
     from digitduel.models.user import load_user_models
 
     load_user_models(model_files)
-    if report is not None and report not in REPORTS:
+    if report is not None and report_key(report) not in REPORTS:
         raise UserError(f"unknown report {report!r} (one of: {', '.join(REPORTS)})", code=2)
     return [
         {
@@ -39,7 +40,9 @@ def _rows(report: str | None, model_files: list[str]) -> list[dict]:
 def models(
     report: Annotated[
         str | None,
-        typer.Option("--report", help="Only this report's models (jomeau, borba, ...)."),
+        typer.Option(
+            "--report", metavar="NAME", help="Only this report's models (jomeau, sgd, ...)."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list on stdout.")] = False,
     model_files: Annotated[

@@ -65,7 +65,7 @@ class ConvModule(nn.Module):
 
 @register(
     "sgd-convnet",
-    report="convnet-ws-aux",
+    report="sgd",
     recipe=RECIPE,
     description="Baseline ConvNet on the 2-channel pair (Table 1, column 1)",
 )
@@ -80,7 +80,7 @@ class ConvNet(nn.Module):
 
 @register(
     "sgd-ws-aux",
-    report="convnet-ws-aux",
+    report="sgd",
     recipe=dict(RECIPE, aux_weight=0.75, main_weight=1.0),
     weight_sharing=True,
     aux=True,
@@ -88,7 +88,7 @@ class ConvNet(nn.Module):
 )
 @register(
     "sgd-ws",
-    report="convnet-ws-aux",
+    report="sgd",
     recipe=RECIPE,
     weight_sharing=True,
     description="One ConvNet module shared by both digits (10-way), softmaxed, then a 3-layer MLP",

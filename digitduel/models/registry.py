@@ -24,11 +24,20 @@ from torch import nn
 
 REPORTS = {
     "jomeau": "Jomeau, Rajaonson, Dandjee",
-    "convnet-ws-aux": "ConvNet / WS / WS+aux (SGD report)",
+    "sgd": "ConvNet / WS / WS+aux (SGD report)",
     "borba": "Borba, de Champs, Grognuz",
     "cappelletti": "Cappelletti, Dufour, Huguelet",
     "banjac": "Banjac, Karalupov, Yorusun",
 }
+
+# Earlier names of a report's key, still understood (--report, presets, results files).
+REPORT_ALIASES = {"convnet-ws-aux": "sgd"}  # the SGD report's models were always sgd-*
+
+
+def report_key(name: str) -> str:
+    """A report's one short key (what its models' names, --report and its preset share),
+    from the key itself or an earlier name of it."""
+    return REPORT_ALIASES.get(name, name)
 
 
 class ModelOutput(NamedTuple):
@@ -71,6 +80,7 @@ def register(
     **kwargs: Any,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Register `factory(**kwargs)` under `name`. Stack decorators to register variants."""
+    report = report_key(report)
     if report not in REPORTS:
         raise ValueError(f"unknown report {report!r}")
 
@@ -122,5 +132,6 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def list_specs(report: str | None = None) -> list[ModelSpec]:
+    report = None if report is None else report_key(report)
     return [s for s in _REGISTRY.values() if report is None or s.report == report]
 

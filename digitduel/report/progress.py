@@ -20,7 +20,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from digitduel.numbers import pct
+from digitduel.numbers import pct, round_label
 from digitduel.report.tables import run_line
 from digitduel.training.events import BenchStarted, EpochEnd, Note, RunEnded, RunStarted
 
@@ -42,7 +42,7 @@ class PlainListener:
             self.done += 1
             self._print(run_line(event.record, self.done, self.total, self.held_out))
         elif isinstance(event, RunEnded):
-            self._print(f"{event.job.contestant} round {event.job.round}: {event.status}")
+            self._print(f"{event.job.contestant} {round_label(event.job.round)}: {event.status}")
         elif isinstance(event, Note):
             self._print(f"note: {event.message}")
 
@@ -81,13 +81,13 @@ class RichListener:
                 completed=event.done_runs,
             )
         elif isinstance(event, RunStarted):
-            name = f"  {event.job.contestant} r{event.job.round}"
+            name = f"  {event.job.contestant} {round_label(event.job.round)}"
             self.runs[event.job] = p.add_task(name, total=event.epochs)
         elif isinstance(event, EpochEnd) and event.job in self.runs:
             p.update(
                 self.runs[event.job],
                 completed=event.epoch,
-                description=f"  {event.job.contestant} r{event.job.round} "
+                description=f"  {event.job.contestant} {round_label(event.job.round)} "
                 f"{self.held_out} {pct(event.test_accuracy)}%",
             )
         elif isinstance(event, RunEnded):

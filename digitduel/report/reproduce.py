@@ -315,31 +315,22 @@ def _tau_line(rep: Reproduction) -> str:
     )
 
 
-def _aligned(header: list[str], rows: list[list[str]]) -> list[str]:
-    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
-    lines = ["  ".join(x.ljust(w) for x, w in zip(header, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += [
-        "  ".join(x.ljust(w) for x, w in zip(row, widths, strict=True)).rstrip() for row in rows
-    ]
-    return lines
+def format_text(rep: Reproduction, width: int = 160) -> str:
+    """`rich_tables` as plain text (no colour, no box drawing, one line per row): what a pipe
+    or a log receives from `digitduel reproduce`."""
+    import io
 
+    from rich.console import Console
+    from rich.table import Table
 
-def format_text(rep: Reproduction) -> str:
-    """Plain aligned text for the terminal (no colour, no box drawing: pipes and logs)."""
-    out = [
-        f"{rep.name}: test accuracy, report vs ours" + (f" ({rep.source})" if rep.source else "")
-    ]
-    out += _aligned(HEADER, table_rows(rep))
-    train = train_rows(rep)
-    if train:
-        out += ["", "train accuracy, where the report gives it"]
-        out += _aligned(TRAIN_HEADER, train)
-    out += ["", _tau_line(rep), _legend()]
-    notes = [f"  {r.label}: {r.note}" for r in rep.rows if r.note]
-    if notes:
-        out += ["notes from the preset:"] + notes
-    return "\n".join(out)
+    from digitduel.report.tables import plain_table
+
+    console = Console(file=io.StringIO(), width=width, color_system=None, highlight=False)
+    for part in rich_tables(rep):
+        if isinstance(part, Table):
+            plain_table(part, console)
+        console.print(part)
+    return console.file.getvalue()
 
 
 def _legend() -> str:
@@ -383,3 +374,31 @@ def replace_doc_block(doc: str, name: str, block: str) -> str:
     if i < 0 or j < i:
         raise ValueError(f"no {start} ... {end} block")
     return doc[: i + len(start)] + "\n" + block.rstrip() + "\n" + doc[j:]
+
+
+def rich_tables(rep: Reproduction) -> list[Any]:
+    """The reproduction as the other commands draw on a terminal: a rich table for test
+    accuracy, one for train accuracy where the report gives it, then the ranking, legend and
+    the preset's notes (the same cells as `format_text`)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    def table(title: str, header: list[str], rows: list[list[str]]) -> Table:
+        drawn = Table(title=title, title_justify="left")
+        for i, name in enumerate(header):
+            drawn.add_column(name, justify="left" if i == 0 or name == "verdict" else "right")
+        for row in rows:
+            drawn.add_row(*row)
+        return drawn
+
+    source = f" ({rep.source})" if rep.source else ""
+    parts: list[Any] = [
+        table(f"{rep.name}: test accuracy, report vs ours{source}", HEADER, table_rows(rep))
+    ]
+    train = train_rows(rep)
+    if train:
+        parts.append(table("train accuracy, where the report gives it", TRAIN_HEADER, train))
+    notes = [f"  {r.label}: {r.note}" for r in rep.rows if r.note]
+    lines = [_tau_line(rep), _legend(), *(["notes from the preset:", *notes] if notes else [])]
+    parts.append(Text("\n".join(lines), style="dim"))
+    return parts
