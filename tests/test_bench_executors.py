@@ -10,6 +10,7 @@ from test_engine_fakes import CRASH, TINY, TINY_DIGITS, synthetic_mnist
 
 from digitduel.bench import batched_bridge
 from digitduel.bench.executors import SerialExecutor, make_executor
+from digitduel.bench.jobs import JobSink
 from digitduel.bench.journal import journal_path, read_journal
 from digitduel.bench.plan import plan_for_models
 from digitduel.bench.runner import plan_jobs, run_bench
@@ -79,9 +80,11 @@ def test_processes_and_serial_agree_run_for_run(tmp_path):
         executor.run(
             jobs,
             ctx,
-            on_record=lambda j, o, rec=records: rec.__setitem__(j.key, o),
-            on_event=lambda e: None,
-            cancel=None,
+            JobSink(
+                on_record=lambda j, o, rec=records: rec.__setitem__(j.key, o),
+                on_event=lambda e: None,
+                cancel=None,
+            ),
         )
         got[executor.name] = {k: [e.test_accuracy for e in o.epochs] for k, o in records.items()}
     assert got["serial"] == got["processes"]

@@ -253,8 +253,8 @@ class BreaksAfterOneRun:
 
     name, jobs, threads = "test-breaks", 1, 1
 
-    def run(self, jobs, ctx, *, on_record, on_event, cancel):
-        on_record(jobs[0], run_job(jobs[0], ctx, on_event, cancel))
+    def run(self, jobs, ctx, sink):
+        sink.on_record(jobs[0], run_job(jobs[0], ctx, sink.on_event, sink.cancel))
         raise ConnectionResetError("connection to the cluster lost")
 
 

@@ -10,15 +10,14 @@ from typing import Any
 
 import torch
 
+from digitduel.bench.jobs import JobSink
 from digitduel.models.registry import get_spec
 from digitduel.training import batched
-from digitduel.training.events import Cancel, Note, OnEvent
+from digitduel.training.events import Note
 from digitduel.training.trainer import RunOutcome
 
 
-def run_batched(
-    jobs, ctx, *, on_record, on_event: OnEvent, cancel: Cancel | None
-) -> list[Any]:
+def run_batched(jobs, ctx, sink: JobSink) -> list[Any]:
     """Run what can be batched; return the jobs left for another executor."""
     device = torch.device(ctx.device)
     groups: dict[str, list[Any]] = {}
@@ -26,13 +25,13 @@ def run_batched(
         groups.setdefault(job.contestant.label, []).append(job)
     leftovers: list[Any] = []
     for label, group in groups.items():
-        if cancel is not None and cancel.is_set():
+        if sink.cancelled():
             break
         spec = get_spec(group[0].contestant.model)
         settings = group[0].contestant.settings
         ok, reason = batched.can_batch(spec, settings, device)
         if not ok:
-            on_event(
+            sink.on_event(
                 Note(f"{label}: not batched ({reason}); using the fallback executor", "warning")
             )
             leftovers.extend(group)
@@ -44,13 +43,13 @@ def run_batched(
                 [ctx.job_pairs(job) for job in group],
                 [job.seed for job in group],
                 device,
-                cancel=cancel,
+                cancel=sink.cancel,
                 jobs=[job.key for job in group],
-                on_event=on_event,  # RunStarted and per-epoch EpochEnd, as serial runs emit
+                on_event=sink.on_event,  # RunStarted and per-epoch EpochEnd, as serial runs emit
             )
         except Exception as err:  # noqa: BLE001 - a failed batch is R failed runs, the bench goes on
             message = f"{type(err).__name__}: {err}".splitlines()[0][:300]
             outcomes = [RunOutcome(status="failed", params=0, error=message) for _ in group]
         for job, outcome in zip(group, outcomes, strict=True):
-            on_record(job, outcome)
+            sink.on_record(job, outcome)
     return leftovers

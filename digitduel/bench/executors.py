@@ -20,12 +20,11 @@ from typing import Protocol
 
 import torch
 
-from digitduel.bench.jobs import DataContext, Job, OnRecord, is_cancelled, run_job
+from digitduel.bench.jobs import DataContext, Job, JobSink, run_job
 from digitduel.bench.processes import ProcessExecutor, start_server
 from digitduel.errors import ConfigError, DigitduelError
 from digitduel.settings import BenchSettings
 from digitduel.training.device import set_threads, usable_cores
-from digitduel.training.events import Cancel, OnEvent
 
 
 class Executor(Protocol):
@@ -34,13 +33,15 @@ class Executor(Protocol):
     `name`     written to the results file (environment.executor) and shown to the user
     `jobs`     how many jobs run at once (environment.jobs)
     `threads`  torch threads each job trains with (environment.threads)
-    `run(jobs, ctx, on_record=, on_event=, cancel=)`
+    `run(jobs, ctx, sink)`
                runs the `Job`s (digitduel.bench.jobs) with the data of `ctx`, in any order
-               and anywhere, and returns when every one has ended or `cancel` is set. It calls
-               `on_record(job, outcome)` once per job it ran, whatever the status (a job that
-               raised is a "failed" outcome: `run_job` does that), forwards the trainer's events
-               to `on_event`, and starts no job once `cancel.is_set()` (cancel may be None).
-               Both callbacks are called from the caller's process, one call at a time.
+               and anywhere, and returns when every one has ended or `sink.cancel` is set. The
+               `JobSink` (digitduel.bench.jobs) carries the two callbacks and the cancel flag:
+               it calls `sink.on_record(job, outcome)` once per job it ran, whatever the status
+               (a job that raised is a "failed" outcome: `run_job` does that), forwards the
+               trainer's events to `sink.on_event`, and starts no job once `sink.cancelled()`
+               (sink.cancel may be None). Both callbacks are called from the caller's process,
+               one call at a time.
 
     Results, journal and resume live in the runner, so every executor behaves the same there.
     A new back end (a cluster, say) is a class with these four members and one
@@ -51,15 +52,7 @@ class Executor(Protocol):
     jobs: int
     threads: int
 
-    def run(
-        self,
-        jobs: list[Job],
-        ctx: DataContext,
-        *,
-        on_record: OnRecord,
-        on_event: OnEvent,
-        cancel: Cancel | None,
-    ) -> None: ...
+    def run(self, jobs: list[Job], ctx: DataContext, sink: JobSink) -> None: ...
 
 
 class ExecutorError(DigitduelError):
@@ -67,22 +60,14 @@ class ExecutorError(DigitduelError):
     the bench goes on) but the machinery (a pipe, a cluster connection) failing under it."""
 
 
-def run_jobs(
-    executor: Executor,
-    jobs: list[Job],
-    ctx: DataContext,
-    *,
-    on_record: OnRecord,
-    on_event: OnEvent,
-    cancel: Cancel | None,
-) -> None:
+def run_jobs(executor: Executor, jobs: list[Job], ctx: DataContext, sink: JobSink) -> None:
     """`executor.run(...)`, with any error it lets out as one `ExecutorError` line (exit 1).
     Why: whatever an executor raises must reach the user as one line, never a traceback nor
     nothing at all (an escaping BrokenPipeError is taken by Click for a closed stdout: exit 1
     without a word). Errors the user can fix (DigitduelError) and Ctrl-C pass unchanged; the
     runner writes the results file with the finished runs in any case."""
     try:
-        executor.run(jobs, ctx, on_record=on_record, on_event=on_event, cancel=cancel)
+        executor.run(jobs, ctx, sink)
     except DigitduelError:
         raise
     except Exception as err:
@@ -108,23 +93,15 @@ class SerialExecutor:
         self.threads = threads or 1
         self.jobs = 1
 
-    def run(
-        self,
-        jobs: list[Job],
-        ctx: DataContext,
-        *,
-        on_record: OnRecord,
-        on_event: OnEvent,
-        cancel: Cancel | None,
-    ) -> None:
+    def run(self, jobs: list[Job], ctx: DataContext, sink: JobSink) -> None:
         previous = torch.get_num_threads()
         set_threads(self.threads)
         try:
             for job in jobs:
-                if is_cancelled(cancel):
+                if sink.cancelled():
                     return
-                outcome = run_job(job, ctx, on_event, cancel)
-                on_record(job, outcome)
+                outcome = run_job(job, ctx, sink.on_event, sink.cancel)
+                sink.on_record(job, outcome)
                 if outcome.status == "cancelled":
                     return
         finally:
@@ -145,20 +122,12 @@ class BatchedExecutor:
         self.fallback = fallback
         self.jobs = fallback.jobs
 
-    def run(
-        self,
-        jobs: list[Job],
-        ctx: DataContext,
-        *,
-        on_record: OnRecord,
-        on_event: OnEvent,
-        cancel: Cancel | None,
-    ) -> None:
+    def run(self, jobs: list[Job], ctx: DataContext, sink: JobSink) -> None:
         from digitduel.bench.batched_bridge import run_batched
 
-        leftovers = run_batched(jobs, ctx, on_record=on_record, on_event=on_event, cancel=cancel)
-        if leftovers and not is_cancelled(cancel):
-            self.fallback.run(leftovers, ctx, on_record=on_record, on_event=on_event, cancel=cancel)
+        leftovers = run_batched(jobs, ctx, sink)
+        if leftovers and not sink.cancelled():
+            self.fallback.run(leftovers, ctx, sink)
 
 
 # factory(n_jobs, device, n_tasks, settings) -> an executor: n_jobs as the user asked (None:

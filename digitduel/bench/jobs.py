@@ -44,6 +44,24 @@ class Job:
 OnRecord = Callable[[Job, RunOutcome], None]
 
 
+@dataclass(frozen=True)
+class JobSink:
+    """Where an executor reports, and what it heeds: one object, so every executor and every
+    layer between the runner and the trainer passes the three along as one.
+
+    `on_record(job, outcome)`  once per job it ran, whatever the status
+    `on_event(event)`          the trainer's events (digitduel.training.events)
+    `cancel`                   a flag polled between and inside jobs; None: never cancelled
+    """
+
+    on_record: OnRecord
+    on_event: OnEvent
+    cancel: Cancel | None = None
+
+    def cancelled(self) -> bool:
+        return is_cancelled(self.cancel)
+
+
 @dataclass
 class DataContext:
     """What any executor needs to build a round's pairs, in a form that pickles cheaply into a

@@ -37,15 +37,14 @@ from collections import deque
 from digitduel.bench.jobs import (
     DataContext,
     Job,
-    OnRecord,
+    JobSink,
     failed_outcome,
-    is_cancelled,
     prepare_worker,
     run_job,
 )
 from digitduel.bench.lifeline import FORKSERVER_GUARD, die_with_parent, watch_lifeline
 from digitduel.errors import DigitduelError
-from digitduel.training.events import Cancel, Event, Note, OnEvent
+from digitduel.training.events import Cancel, Event, Note
 
 POLL_S = 0.2  # how often the parent looks at cancel and at worker liveness
 DRAIN_S = 10.0  # after a cancel, how long finished/cancelled results may take to arrive
@@ -160,20 +159,12 @@ class ProcessExecutor:
         self.workers = max(1, int(workers))
         self.jobs = self.workers
 
-    def run(
-        self,
-        jobs: list[Job],
-        ctx: DataContext,
-        *,
-        on_record: OnRecord,
-        on_event: OnEvent,
-        cancel: Cancel | None,
-    ) -> None:
+    def run(self, jobs: list[Job], ctx: DataContext, sink: JobSink) -> None:
         if not jobs:
             return
-        pool = _Pool(_context(), ctx, jobs, self.workers, on_record, on_event)
+        pool = _Pool(_context(), ctx, jobs, self.workers, sink)
         try:
-            pool.serve(cancel)
+            pool.serve()
         except BaseException:
             pool.wind_down()  # Ctrl-C (or any error) in the parent: keep what finished
             raise
@@ -185,10 +176,9 @@ class _Pool:
     """The workers of one `ProcessExecutor.run`: hands out jobs, hears results and events,
     replaces dead workers, and records each job once (`done` holds the indexes recorded)."""
 
-    def __init__(self, mpctx, ctx: DataContext, jobs: list[Job], size: int, on_record, on_event):
+    def __init__(self, mpctx, ctx: DataContext, jobs: list[Job], size: int, sink: JobSink):
         self.mpctx, self.ctx, self.jobs, self.size = mpctx, ctx, jobs, size
-        self.on_record: OnRecord = on_record
-        self.on_event: OnEvent = on_event
+        self.sink = sink
         self.outbox = mpctx.Queue()
         self.stop = mpctx.Event()  # the cancel flag the workers' trainers poll every batch
         # Only this process holds the write end: workers exit when it closes (lifeline.py).
@@ -209,7 +199,7 @@ class _Pool:
         except Exception as err:  # noqa: BLE001 - BrokenPipeError, EOFError, ...: retried
             self.failed_starts += 1
             self.last_start_error = f"{type(err).__name__}: {err}"
-            self.on_event(
+            self.sink.on_event(
                 Note(f"a worker process died while starting ({self.last_start_error})", "warning")
             )
             return False
@@ -232,12 +222,12 @@ class _Pool:
                 f"{self.last_start_error}); the finished runs are kept (continue with --resume)"
             )
 
-    def serve(self, cancel: Cancel | None) -> None:
-        """Run every pending job (none more once `cancel` is set); return when all ended."""
+    def serve(self) -> None:
+        """Run every pending job (none more once the sink is cancelled); return when all ended."""
         self.fill()
         last_reap = time.monotonic()
         while True:
-            if is_cancelled(cancel) and not self.stop.is_set():
+            if self.sink.cancelled() and not self.stop.is_set():
                 self.stop.set()
                 self.pending.clear()
             for worker in self.workers.values():
@@ -254,7 +244,7 @@ class _Pool:
     def record(self, index: int, outcome) -> None:
         if index not in self.done:
             self.done.add(index)
-            self.on_record(self.jobs[index], outcome)
+            self.sink.on_record(self.jobs[index], outcome)
 
     def drain(self, timeout: float) -> bool:
         """Handle one message from the workers, if one comes within `timeout`."""
@@ -263,7 +253,7 @@ class _Pool:
         except queue.Empty:
             return False
         if msg[0] == "event":
-            self.on_event(msg[2])
+            self.sink.on_event(msg[2])
             return True
         _, wid, index, outcome = msg
         worker = self.workers.get(wid)

@@ -34,7 +34,7 @@ from typing import Any
 import ray
 from ray.exceptions import GetTimeoutError, RayError, RayTaskError, TaskCancelledError
 
-from digitduel.bench.jobs import failed_outcome
+from digitduel.bench.jobs import DataContext, Job, JobSink, failed_outcome
 from digitduel.bench.ray_models import model_files
 from digitduel.bench.ray_reaper import start_watchdog, sweep_orphans
 from digitduel.bench.ray_tasks import Channel, run_group, run_one
@@ -214,10 +214,10 @@ class RayExecutor:
         self.jobs = max(1, int(slots))
         self._announced = False
 
-    def run(self, jobs, ctx, *, on_record, on_event, cancel) -> None:
+    def run(self, jobs: list[Job], ctx: DataContext, sink: JobSink) -> None:
         if not self._announced:
             self._announced = True
-            on_event(Note(self.cluster.describe()))
+            sink.on_event(Note(self.cluster.describe()))
         if not jobs:
             return
         # The digits, and the user's model files by content (digitduel.bench.ray_models):
@@ -227,7 +227,7 @@ class RayExecutor:
         channel = Channel.remote()
         tasks = self._submit(jobs, ctx_box, channel)
         try:
-            _drive(tasks, channel, on_record, on_event, cancel)
+            _drive(tasks, channel, sink)
         except BaseException:
             # A second Ctrl-C (or any error here): stop every task now; finished runs are kept.
             for ref in tasks:
@@ -261,7 +261,7 @@ class RayExecutor:
         }
 
 
-def _drive(tasks: dict, channel, on_record, on_event, cancel) -> None:
+def _drive(tasks: dict, channel, sink: JobSink) -> None:
     """Until every task is done: forward events, record finished tasks, honour a cancel."""
     pending = dict(tasks)
     cancelled_at: float | None = None
@@ -269,12 +269,12 @@ def _drive(tasks: dict, channel, on_record, on_event, cancel) -> None:
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
         # Drained after the wait: a finished task flushed its events before returning.
         for event in ray.get(channel.drain.remote()):
-            on_event(event)
+            sink.on_event(event)
         for ref in ready:
             group = pending.pop(ref)
             for (_, job), outcome in zip(group, _outcomes(ref, len(group)), strict=True):
-                on_record(job, outcome)
-        if cancelled_at is None and cancel is not None and cancel.is_set():
+                sink.on_record(job, outcome)
+        if cancelled_at is None and sink.cancelled():
             cancelled_at = time.monotonic()
             _stop(pending, channel)
         elif cancelled_at is not None and time.monotonic() - cancelled_at > CANCEL_GRACE_S:

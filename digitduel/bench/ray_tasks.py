@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import ray
 
-from digitduel.bench.jobs import DataContext, failed_outcome, prepare_worker, run_job
+from digitduel.bench.jobs import DataContext, JobSink, failed_outcome, prepare_worker, run_job
 from digitduel.bench.ray_models import load_model_files
 from digitduel.training.trainer import RunOutcome
 
@@ -179,14 +179,12 @@ def run_group(indices: list[int], jobs: list, ctx_box: list, channel) -> list[Ru
     send, cancel = _Sender(channel), _ChannelCancel(channel)
     outcomes: dict[int, RunOutcome] = {}
     by_job = {id(job): i for i, job in enumerate(jobs)}
+
+    def record(job, outcome: RunOutcome) -> None:
+        outcomes[by_job[id(job)]] = outcome
+
     try:
-        leftovers = run_batched(
-            jobs,
-            ctx,
-            on_record=lambda job, outcome: outcomes.__setitem__(by_job[id(job)], outcome),
-            on_event=send,
-            cancel=cancel,
-        )
+        leftovers = run_batched(jobs, ctx, JobSink(record, send, cancel))
         for job in leftovers:
             if cancel.is_set():
                 outcomes[by_job[id(job)]] = RunOutcome(status="cancelled", params=0)

@@ -31,7 +31,7 @@ from digitduel.bench.executors import (
     resolve_name,
     run_jobs,
 )
-from digitduel.bench.jobs import DataContext, Job
+from digitduel.bench.jobs import DataContext, Job, JobSink
 from digitduel.bench.journal import Journal, JournalFull, first_difference, journal_path
 from digitduel.bench.outfile import claim_output
 from digitduel.bench.plan import BenchPlan, round_seeds
@@ -270,7 +270,7 @@ class Recorder:
     """Where each finished run goes, in this order: the bench's runs, the journal (durable
     before anyone hears of it), the listeners, and every SNAPSHOT_EVERY_S the results file
     (status "running"), so `digitduel show` or `reproduce --from` can read a bench still in
-    progress from another shell. Its `record` is the executor's `on_record`.
+    progress from another shell. Its `record` is the executor's `sink.on_record`.
 
     The journal is the record: a refresh of the results file that fails (a full disk) is a
     warning and training goes on; a journal append that fails stops the bench (`on_failure`)
@@ -360,9 +360,7 @@ def _execute(
     """Run the jobs; True when the bench was cancelled (`cancel`, a signal, Ctrl-C)."""
     try:
         with stop:
-            run_jobs(
-                executor, jobs, ctx, on_record=recorder.record, on_event=recorder.emit, cancel=stop
-            )
+            run_jobs(executor, jobs, ctx, JobSink(recorder.record, recorder.emit, stop))
     except KeyboardInterrupt:
         return True
     return stop.is_set()
