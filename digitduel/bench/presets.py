@@ -163,23 +163,11 @@ def _read_text(path: Path, where: str) -> str:
         ) from None
 
 
-def plan_from_preset(
-    name_or_path: str,
-    *,
-    train_overrides: dict[str, Any] | None = None,
-    bench_overrides: dict[str, Any] | None = None,
-    data_dir: str | None = None,
-    offline: bool = False,
-    extra_models: list[str] | None = None,
-) -> BenchPlan:
-    """The plan of a built-in preset (by name) or a preset file (by path), with overrides."""
-    return load_preset(name_or_path).to_plan(
-        train_overrides=train_overrides,
-        bench_overrides=bench_overrides,
-        data_dir=data_dir,
-        offline=offline,
-        extra_models=extra_models,
-    )
+def plan_from_preset(name_or_path: str, **overrides: Any) -> BenchPlan:
+    """The plan of a built-in preset (by name) or a preset file (by path), with overrides:
+    `Preset.to_plan`'s keywords (train_overrides, bench_overrides, data_dir, offline,
+    extra_models), passed on as they are."""
+    return load_preset(name_or_path).to_plan(**overrides)
 
 
 def parse_preset(text: str, *, where: str, base: Path | None = None) -> Preset:

@@ -77,16 +77,10 @@ def make_optimizer(
         return torch.optim.Adam(
             params, lr=settings.lr, weight_decay=settings.weight_decay, **kwargs
         )
-    if settings.optimizer == "sgd":
-        return torch.optim.SGD(
-            params,
-            lr=settings.lr,
-            momentum=settings.momentum,
-            weight_decay=settings.weight_decay,
-            **kwargs,
-        )
-    if settings.optimizer == "rmsprop":
-        return torch.optim.RMSprop(
+    # SGD and RMSprop take the same recipe keys (momentum, weight decay).
+    momentum_optimizers = {"sgd": torch.optim.SGD, "rmsprop": torch.optim.RMSprop}
+    if settings.optimizer in momentum_optimizers:
+        return momentum_optimizers[settings.optimizer](
             params,
             lr=settings.lr,
             momentum=settings.momentum,
