@@ -47,6 +47,7 @@ class DigitduelApp(App):
         self.out_dir = Path(out_dir) if out_dir is not None else RESULTS_DIR
         self.out_path = Path(out_path) if out_path else None  # fixed file (tests)
         self.last_results: Path | None = None  # what the CLI prints on exit
+        self.quitting = False  # set by action_quit: a bench that ends then shows no results
         self.run_screen: Any = None  # the latest bench's live screen
 
     def on_mount(self) -> None:
@@ -91,7 +92,8 @@ class DigitduelApp(App):
         from digitduel.tui.results_screen import ResultsScreen
 
         self.last_results = screen.out_path
-        if self.screen is screen:
+        # Quitting cancelled this bench: no results screen to mount while the app exits.
+        if self.screen is screen and not self.quitting:
             self.clear_notifications()
             self.switch_screen(ResultsScreen(screen.result, screen.out_path))
 
@@ -141,6 +143,7 @@ class DigitduelApp(App):
         """Mid-bench: cancel (the run in flight stops at its next batch), give the runner a
         moment to save the finished runs, then leave with code 130 (as the CLI after Ctrl-C);
         the runner's thread finishes saving before the process exits even if it needs longer."""
+        self.quitting = True
         screen = self.running_bench()
         code = 0
         if screen is not None:
