@@ -67,6 +67,15 @@ async def fill_tiny(pilot, screen, *, rounds="1", epochs="1", executor="serial")
     await pilot.pause()
 
 
+async def start_tiny_bench(pilot, app, rounds: str, epochs: str) -> RunScreen:
+    """From a fresh app: the tiny bench's form filled in, started, its run screen up."""
+    screen = await ready_setup(pilot)
+    await fill_tiny(pilot, screen, rounds=rounds, epochs=epochs)
+    await pilot.press("ctrl+r")
+    await until(pilot, lambda: isinstance(app.screen, RunScreen), what="run screen")
+    return app.screen
+
+
 @pytest.fixture
 def make_app(tmp_path, mnist_dir):
     def make(**kwargs) -> DigitduelApp:
@@ -179,11 +188,7 @@ def test_cancel_mid_run_keeps_finished_runs(make_app, tmp_path):
     async def scenario():
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
-            screen = await ready_setup(pilot)
-            await fill_tiny(pilot, screen, rounds="2", epochs="600")
-            await pilot.press("ctrl+r")
-            await until(pilot, lambda: isinstance(app.screen, RunScreen), what="run screen")
-            run = app.screen
+            run = await start_tiny_bench(pilot, app, rounds="2", epochs="600")
             await until(pilot, lambda: run.state.done_runs >= 1, what="a finished run")
             await pilot.press("c")
             await until(pilot, lambda: isinstance(app.screen, ResultsScreen), what="results")
@@ -202,11 +207,7 @@ def test_quit_mid_training_is_prompt_and_leaves_a_valid_file(make_app, tmp_path)
     async def scenario():
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
-            screen = await ready_setup(pilot)
-            await fill_tiny(pilot, screen, rounds="3", epochs="5000")
-            await pilot.press("ctrl+r")
-            await until(pilot, lambda: isinstance(app.screen, RunScreen), what="run screen")
-            run = app.screen
+            run = await start_tiny_bench(pilot, app, rounds="3", epochs="5000")
             await until(pilot, lambda: run.state.epochs_done >= 2, what="training")
             t0 = time.monotonic()
             await pilot.press("ctrl+q")
@@ -226,11 +227,7 @@ def test_q_on_the_run_screen_asks_before_cancelling(make_app, tmp_path):
     async def scenario():
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
-            screen = await ready_setup(pilot)
-            await fill_tiny(pilot, screen, rounds="3", epochs="5000")
-            await pilot.press("ctrl+r")
-            await until(pilot, lambda: isinstance(app.screen, RunScreen), what="run screen")
-            run = app.screen
+            run = await start_tiny_bench(pilot, app, rounds="3", epochs="5000")
             await until(pilot, lambda: run.state.epochs_done >= 1, what="training")
             await pilot.press("q")
             await until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="question")
