@@ -45,11 +45,15 @@ def _note(message: str) -> None:
     typer.echo(f"note: {message}", err=True)
 
 
-def _load(data_dir: Path | None, offline: bool, mirrors: list[str] | None = None):
-    from digitduel.data import load_mnist
+def _load(
+    data_dir: Path | None, offline: bool, mirrors: list[str] | None = None, *, counts_only=False
+):
+    """The digits (MnistData), or with `counts_only` just their counts (DataSummary: the same
+    source and checks without torch, which `info` needs to answer in well under a second)."""
+    from digitduel.data.sources import load_mnist, summarize_mnist
 
     with download_progress() as on_progress:
-        return load_mnist(
+        return (summarize_mnist if counts_only else load_mnist)(
             data_dir,
             offline=True if offline else None,
             mirrors=mirrors or None,
@@ -66,7 +70,7 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print only JSON on stdout.")] = False,
 ) -> None:
     """Which MNIST source is used, where, how many digits, whether checksums were verified."""
-    data = _load(data_dir, offline, mirror)
+    data = _load(data_dir, offline, mirror, counts_only=True)
     facts = data.info() | {
         "train_classes": data.train.class_counts(),
         "test_classes": data.test.class_counts(),

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from digitduel.errors import DataError
+from digitduel.data.inventory import DescribedData, check_split
 
 Source = Literal["dir", "cache", "download", "embedded"]
 
@@ -31,33 +31,12 @@ class DigitSplit:
 
 
 @dataclass
-class MnistData:
+class MnistData(DescribedData):
     train: DigitSplit
     test: DigitSplit
     source: Source
     path: str | None
     verified: bool  # every file matched the official MNIST MD5
-
-    def describe(self) -> str:
-        """One line for logs and result files, e.g.
-        `dir /data/mnist (5000 train, 10000 test, checksums verified)`."""
-        counts = f"{len(self.train)} train, {len(self.test)} test"
-        if self.source == "embedded":
-            return f"embedded copy ({counts}: the real MNIST test split, 5,000-digit train subset)"
-        where = f"{self.source} {self.path}" if self.path else self.source
-        check = "checksums verified" if self.verified else "checksums not verified"
-        return f"{where} ({counts}, {check})"
-
-    def info(self) -> dict:
-        """What `digitduel data info --json` prints."""
-        return {
-            "source": self.source,
-            "path": self.path,
-            "train_digits": len(self.train),
-            "test_digits": len(self.test),
-            "verified": self.verified,
-            "description": self.describe(),
-        }
 
 
 def pool_digits(images: np.ndarray) -> torch.Tensor:
@@ -69,10 +48,7 @@ def pool_digits(images: np.ndarray) -> torch.Tensor:
 
 def make_split(images: np.ndarray, labels: np.ndarray, what: str) -> DigitSplit:
     """Pair an images array with its labels, checking they describe the same digits."""
-    if len(images) != len(labels):
-        raise DataError(f"{what}: {len(images)} images but {len(labels)} labels")
-    if len(images) == 0:
-        raise DataError(f"{what}: no digits")
+    check_split(len(images), len(labels), what)
     return DigitSplit(
         images=pool_digits(images),
         labels=torch.from_numpy(np.array(labels, dtype=np.int64)),

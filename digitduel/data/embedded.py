@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from digitduel.data.digits import MnistData, make_split
 from digitduel.data.idx import read_images, read_labels
 from digitduel.errors import DataError
+
+if TYPE_CHECKING:
+    from digitduel.data.digits import MnistData
 
 EMBEDDED_DIR = Path(__file__).resolve().parent / "mnist"
 
@@ -63,6 +66,8 @@ def embedded_files(directory: Path = EMBEDDED_DIR) -> dict[str, Path]:
 
 def load_embedded(directory: Path = EMBEDDED_DIR) -> MnistData:
     """The embedded digits: 5,000 train, the 10,000-digit MNIST test split."""
+    from digitduel.data.digits import MnistData, make_split  # torch: not for `data info`
+
     f = embedded_files(directory)
     train = make_split(
         read_images(f["train-images-idx3-ubyte.gz"]),

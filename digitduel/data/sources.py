@@ -12,6 +12,9 @@ download into that cache, and the copy embedded in the package (MNIST's real tes
 3. A download into the cache, unless offline (`offline=True` or `$DIGITDUEL_OFFLINE=1`).
 4. The embedded copy (`embedded.py`), announced once (`on_note`, else a warning).
 
+`summarize_mnist` tells what `load_mnist` would load (same source, same checks) by counting
+the IDX files with numpy, without torch: `digitduel data info` answers in under a second.
+
 Parsed digits are kept in-process, keyed by the files' identity (path, size, mtime), so a bench
 that loads the data every round parses 70,000 digits once.
 """
@@ -25,12 +28,16 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digitduel.data import download as dl
-from digitduel.data.digits import DigitSplit, MnistData, Source, make_split
-from digitduel.data.embedded import EMBEDDED_NOTE, load_embedded
+from digitduel.data.embedded import EMBEDDED_DIR, EMBEDDED_NOTE, embedded_files, load_embedded
 from digitduel.data.idx import read_images, read_labels
+from digitduel.data.inventory import DataSummary, count_split
 from digitduel.errors import DataError
+
+if TYPE_CHECKING:  # digits imports torch; only loading needs it, counting (`data info`) doesn't
+    from digitduel.data.digits import DigitSplit, MnistData, Source
 
 Note = Callable[[str], None]
 _TRUE = {"1", "true", "yes", "on"}
@@ -132,6 +139,8 @@ def _all_official(files: dict[str, Path]) -> bool:
 
 
 def _parse(files: dict[str, Path]) -> tuple[DigitSplit, DigitSplit]:
+    from digitduel.data.digits import make_split
+
     key = tuple(_identity(files[r]) for r in dl.FILES)
     with _lock:
         if key in _parsed:
@@ -139,12 +148,12 @@ def _parse(files: dict[str, Path]) -> tuple[DigitSplit, DigitSplit]:
     train = make_split(
         read_images(files["train_images"]),
         read_labels(files["train_labels"]),
-        f"{files['train_images'].name} / {files['train_labels'].name}",
+        _split_name(files, "train"),
     )
     test = make_split(
         read_images(files["test_images"]),
         read_labels(files["test_labels"]),
-        f"{files['test_images'].name} / {files['test_labels'].name}",
+        _split_name(files, "test"),
     )
     with _lock:
         _parsed[key] = (train, test)
@@ -152,6 +161,8 @@ def _parse(files: dict[str, Path]) -> tuple[DigitSplit, DigitSplit]:
 
 
 def load_dir(directory: Path, source: Source = "dir") -> MnistData:
+    from digitduel.data.digits import MnistData
+
     where, files = locate_files(directory)
     train, test = _parse(files)
     return MnistData(train, test, source, str(where), _all_official(files))
@@ -182,6 +193,39 @@ def _announce_embedded(on_note: Note | None) -> None:
         warnings.warn(EMBEDDED_NOTE, UserWarning, stacklevel=3)
 
 
+def locate_source(
+    data_dir: str | os.PathLike | None,
+    *,
+    offline: bool | None,
+    mirrors: Iterable[str] | None,
+    note: Note,
+    on_progress: dl.OnProgress | None,
+) -> tuple[Source, Path, dict[str, Path]]:
+    """Which files load_mnist reads (see the module doc): the source, its directory and each
+    role's file. Downloads into the cache when nothing is there and not offline."""
+    if data_dir is None:
+        data_dir = os.environ.get("DIGITDUEL_DATA", "").strip() or None
+    if data_dir is not None:
+        # The user named the data: use it or say what is wrong with it, never fall back.
+        where, files = locate_files(Path(data_dir))
+        return "dir", where, files
+
+    files = _verified_cache(note)
+    if files is not None:
+        return "cache", cache_dir(), files
+
+    if not is_offline(offline):
+        try:
+            dl.download_mnist(cache_dir(), mirrors=mirrors, on_progress=on_progress)
+        except DataError as err:
+            note(f"MNIST download failed: {err}")
+        else:
+            files = _verified_cache(note)
+            if files is not None:
+                return "download", cache_dir(), files
+    return "embedded", EMBEDDED_DIR, {role: EMBEDDED_DIR / name for role, name in dl.FILES.items()}
+
+
 def load_mnist(
     data_dir: str | os.PathLike | None = None,
     *,
@@ -197,28 +241,16 @@ def load_mnist(
     process. `on_progress` hears a download's bytes (`download_mnist`); nothing is drawn here.
     The returned tensors are shared between calls: treat them as read-only.
     """
+    from digitduel.data.digits import MnistData
+
     note: Note = on_note or (lambda msg: warnings.warn(msg, UserWarning, stacklevel=3))
-    if data_dir is None:
-        data_dir = os.environ.get("DIGITDUEL_DATA", "").strip() or None
-    if data_dir is not None:
-        # The user named the data: use it or say what is wrong with it, never fall back.
-        return load_dir(Path(data_dir))
-
-    files = _verified_cache(note)
-    if files is not None:
+    source, where, files = locate_source(
+        data_dir, offline=offline, mirrors=mirrors, note=note, on_progress=on_progress
+    )
+    if source != "embedded":
         train, test = _parse(files)
-        return MnistData(train, test, "cache", str(cache_dir()), True)
-
-    if not is_offline(offline):
-        try:
-            dl.download_mnist(cache_dir(), mirrors=mirrors, on_progress=on_progress)
-        except DataError as err:
-            note(f"MNIST download failed: {err}")
-        else:
-            files = _verified_cache(note)
-            if files is not None:
-                train, test = _parse(files)
-                return MnistData(train, test, "download", str(cache_dir()), True)
+        verified = _all_official(files) if source == "dir" else True  # the cache is verified
+        return MnistData(train, test, source, str(where), verified)
 
     with _lock:
         cached = _embedded[0] if _embedded else None
@@ -228,3 +260,33 @@ def load_mnist(
             _embedded[:] = [cached]
     _announce_embedded(on_note)
     return replace(cached)
+
+
+def summarize_mnist(
+    data_dir: str | os.PathLike | None = None,
+    *,
+    offline: bool | None = None,
+    mirrors: Iterable[str] | None = None,
+    on_note: Note | None = None,
+    on_progress: dl.OnProgress | None = None,
+) -> DataSummary:
+    """What load_mnist would load (same source, same checks, same notes), counted from the
+    IDX files with numpy: no tensors, no torch import. For `digitduel data info`."""
+    note: Note = on_note or (lambda msg: warnings.warn(msg, UserWarning, stacklevel=3))
+    source, where, files = locate_source(
+        data_dir, offline=offline, mirrors=mirrors, note=note, on_progress=on_progress
+    )
+    if source == "embedded":
+        embedded_files(where)  # a damaged install fails here as it would when loading
+        verified = False  # the test files are official, the 5,000-digit train set is not MNIST's
+    else:
+        verified = _all_official(files) if source == "dir" else True
+    train = count_split(files["train_images"], files["train_labels"], _split_name(files, "train"))
+    test = count_split(files["test_images"], files["test_labels"], _split_name(files, "test"))
+    if source == "embedded":
+        _announce_embedded(on_note)
+    return DataSummary(train, test, source, str(where), verified)
+
+
+def _split_name(files: dict[str, Path], split: str) -> str:
+    return f"{files[split + '_images'].name} / {files[split + '_labels'].name}"
