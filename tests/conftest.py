@@ -38,3 +38,16 @@ def mnist_dir() -> Path:
 
 def pytest_configure(config):
     os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture
+def make_app(tmp_path, mnist_dir):
+    """A TUI app on the test digits, writing its results to `tmp_path / "r.json"`."""
+    from digitduel.tui.app import DigitduelApp  # Textual only for the tests that ask
+
+    def make(**kwargs) -> DigitduelApp:
+        return DigitduelApp(
+            data_dir=str(mnist_dir), out_dir=tmp_path, out_path=tmp_path / "r.json", **kwargs
+        )
+
+    return make

@@ -76,16 +76,6 @@ async def start_tiny_bench(pilot, app, rounds: str, epochs: str) -> RunScreen:
     return app.screen
 
 
-@pytest.fixture
-def make_app(tmp_path, mnist_dir):
-    def make(**kwargs) -> DigitduelApp:
-        return DigitduelApp(
-            data_dir=str(mnist_dir), out_dir=tmp_path, out_path=tmp_path / "r.json", **kwargs
-        )
-
-    return make
-
-
 def test_fill_start_watch_and_find_results_saved(make_app, tmp_path):
     async def scenario():
         app = make_app()

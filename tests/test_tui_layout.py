@@ -18,7 +18,6 @@ from digitduel.bench import load_results, plan_for_models, run_bench
 from digitduel.bench.journal import journal_path, read_journal
 from digitduel.numbers import middle_ellipsis, round_label
 from digitduel.training.events import RunEnded
-from digitduel.tui.app import DigitduelApp
 from digitduel.tui.results_screen import ResultsScreen
 from digitduel.tui.run_screen import RunScreen
 from digitduel.tui.widgets import fit_text
@@ -67,16 +66,6 @@ def test_rounds_read_from_one():
 
 
 # -- 80x24 ---------------------------------------------------------------------------------
-@pytest.fixture
-def make_app(tmp_path, mnist_dir):
-    def make(**kwargs) -> DigitduelApp:
-        return DigitduelApp(
-            data_dir=str(mnist_dir), out_dir=tmp_path, out_path=tmp_path / "r.json", **kwargs
-        )
-
-    return make
-
-
 def test_setup_at_80x24_nothing_overlaps_and_hidden_fields_are_named(make_app):
     async def scenario():
         app = make_app()
