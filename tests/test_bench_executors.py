@@ -16,7 +16,7 @@ from digitduel.bench.plan import plan_for_models
 from digitduel.bench.runner import plan_jobs, run_bench
 from digitduel.errors import ConfigError
 from digitduel.training.device import usable_cores
-from digitduel.training.events import EpochEnd, Note, RunEnded, RunStarted
+from digitduel.training.events import EpochEnd, RunEnded, RunStarted
 
 MNIST = synthetic_mnist()
 

@@ -142,7 +142,7 @@ def test_kill_9_at_random_points_then_resume_keeps_every_run_once_and_unchanged(
     data, workers starting) to mid-training; at most MAX_KILLS, none after KILLING_S."""
     rng = random.Random(20261126)
     out = tmp_path / "r.json"
-    args = [*bench_args(out, epochs=60), "--resume"]
+    args = [*bench_args(out, epochs=150), "--resume"]
     seen: dict[tuple[str, int], tuple] = {}
     kills, started, gone_after = 0, time.monotonic(), []
     while True:

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from digitduel.cli.main import app
 from digitduel.errors import ConfigError
 from digitduel.models import user_register
-from digitduel.models.registry import ModelOutput, get_spec
+from digitduel.models.registry import ModelOutput, UnknownModelError, get_spec
 from digitduel.models.user import (
     forget_user_models,
     kebab_case,
@@ -299,7 +299,7 @@ def test_broken_file_gives_one_line_naming_it(tmp_path, case):
     result = runner.invoke(app, ["models", "--model-file", str(path)])
     _assert_one_line_error(result, pattern)
     assert "broken.py" in result.stderr
-    with pytest.raises(Exception):
+    with pytest.raises(UnknownModelError):
         get_spec("bad-shape")  # nothing half-registered
 
 

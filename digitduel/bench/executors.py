@@ -20,8 +20,9 @@ from typing import Protocol
 
 import torch
 
+from digitduel.bench.forkserver import start_server
 from digitduel.bench.jobs import DataContext, Job, JobSink, run_job
-from digitduel.bench.processes import ProcessExecutor, start_server
+from digitduel.bench.processes import ProcessExecutor
 from digitduel.errors import ConfigError, DigitduelError
 from digitduel.settings import BenchSettings
 from digitduel.training.device import set_threads, usable_cores

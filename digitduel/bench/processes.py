@@ -9,14 +9,12 @@ kill) breaks a ProcessPoolExecutor and fails every pending future. Here each wor
 own inbox, so the parent always knows which job a dead worker held: that job is recorded as
 "failed", a fresh worker replaces it, and the other jobs go on.
 
-Workers start through the forkserver (spawn where there is none), which imports torch and
-torch._dynamo once (the first torch.optim optimizer imports _dynamo: 1.3-1.9 s per process
-here, which every worker and every replacement would otherwise pay); they never inherit the
-parent's OpenMP state. `start_server()` starts the forkserver early, so its imports overlap
-the parent's data loading. Each worker gets the DataContext once, warms up per model on its
-first job of that model (in the trainer), and ignores SIGINT and SIGHUP (a terminal sends
-them to the whole process group): they reach the parent, which sets the shared cancel Event;
-trainers see it within one batch.
+Workers start through the forkserver (digitduel.bench.forkserver: torch and torch._dynamo
+imported once, for every worker and every replacement; no inherited OpenMP state), which the
+command line starts before it imports torch itself, so the two imports overlap. Each worker
+gets the DataContext once, warms up per model on its first job of that model (in the
+trainer), and ignores SIGINT and SIGHUP (a terminal sends them to the whole process group):
+they reach the parent, which sets the shared cancel Event; trainers see it within one batch.
 
 Faults: a worker that dies while starting (the OOM killer, say: the parent then gets a
 BrokenPipeError writing its start-up data) is started again at the next tick, MAX_START_TRIES
@@ -27,13 +25,12 @@ times in a row at most; a pool that cannot start any worker is a one-line `Worke
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import queue
 import signal
-import threading
 import time
 from collections import deque
 
+from digitduel.bench.forkserver import context
 from digitduel.bench.jobs import (
     DataContext,
     Job,
@@ -42,7 +39,7 @@ from digitduel.bench.jobs import (
     prepare_worker,
     run_job,
 )
-from digitduel.bench.lifeline import FORKSERVER_GUARD, die_with_parent, watch_lifeline
+from digitduel.bench.lifeline import die_with_parent, watch_lifeline
 from digitduel.errors import DigitduelError
 from digitduel.training.events import Cancel, Event, Note
 
@@ -51,38 +48,8 @@ DRAIN_S = 10.0  # after a cancel, how long finished/cancelled results may take t
 MAX_START_TRIES = 3  # failed worker starts in a row before the pool gives up
 
 
-PRELOAD = ["torch", "torch._dynamo", "digitduel.training.trainer"]  # torch brings torch.optim
-
-
 class WorkerStartError(DigitduelError):
     """No worker process could be started (MAX_START_TRIES in a row failed)."""
-
-
-def _context():
-    methods = mp.get_all_start_methods()
-    if "forkserver" in methods:
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(_preload())
-        return ctx
-    return mp.get_context("spawn")
-
-
-def _preload() -> list[str]:
-    """The forkserver's imports. Started from the main thread, it first arms PR_SET_PDEATHSIG
-    (lifeline.FORKSERVER_GUARD) so it dies with the bench; not from another thread (the TUI
-    runs benches in worker threads), since the signal fires when that *thread* ends, which
-    would take the forkserver down under a later bench; the workers' lifelines cover it."""
-    on_main = threading.current_thread() is threading.main_thread()
-    return [FORKSERVER_GUARD, *PRELOAD] if on_main else list(PRELOAD)
-
-
-def start_server() -> None:
-    """Start the forkserver now, in the background (it does its imports while the caller goes
-    on); the pool's first fork waits for it. Idempotent; a no-op where there is no forkserver."""
-    if _context().get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
 
 
 def _worker_entry(lifeline, *args) -> None:
@@ -162,7 +129,7 @@ class ProcessExecutor:
     def run(self, jobs: list[Job], ctx: DataContext, sink: JobSink) -> None:
         if not jobs:
             return
-        pool = _Pool(_context(), ctx, jobs, self.workers, sink)
+        pool = _Pool(context(), ctx, jobs, self.workers, sink)
         try:
             pool.serve()
         except BaseException:

@@ -7,7 +7,10 @@ Errors the user can fix are `DigitduelError`s: one line on stderr, exit code 1 (
 
 from __future__ import annotations
 
+import atexit
 import os
+import sys
+import threading
 import traceback
 
 import typer
@@ -138,4 +141,35 @@ _register_commands()
 
 
 def main() -> None:
-    app()
+    """The console script: the command, then an exit that skips the interpreter's teardown
+    once torch is loaded (see `_exit_now`)."""
+    try:
+        app()
+        code: object = 0
+    except SystemExit as done:
+        code = done.code
+    if "torch" in sys.modules and threading.active_count() == 1:
+        _exit_now(code)
+    sys.exit(code)
+
+
+def _exit_now(code: object) -> None:
+    """Exit with `code` as `sys.exit` would, but without the interpreter's teardown: with
+    torch loaded, freeing every module object one by one takes 0.4-0.8 s of CPU after the
+    command has finished (measured here: `import torch` then exit, 1.94 s, against 1.50 s
+    with os._exit). The atexit handlers still run first (multiprocessing joins its helpers
+    there), then stdout and stderr are flushed; nothing of the command is skipped."""
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): printed, status 1
+        print(code, file=sys.stderr)
+        status = 1
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return  # a closed or broken pipe: the normal exit reports it as it always has
+    os._exit(status)

@@ -268,12 +268,41 @@ def with_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
         values = {p.name: kwargs.pop(p.name) for p in _SHARED}
         values["set_values"] = tuple(values["set_values"] or ()) or None
         values["model_files"] = tuple(values["model_files"] or ()) or None
+        _start_workers_early(values, kwargs)  # before anything below imports torch
         load_model_files(list(values["model_files"] or ()), values["name"])
         return command(*args, run=RunOptions(**values), **kwargs)
 
     # Typer reads the options from the signature: the command's own, then the shared ones.
     with_options.__signature__ = signature.replace(parameters=own + _SHARED)  # type: ignore
     return with_options
+
+
+def _start_workers_early(values: dict[str, Any], own: dict[str, Any]) -> None:
+    """Start the processes executor's forkserver now, if the options point to it, so that its
+    ~3 s of imports run beside this process's own (digitduel.bench.forkserver). Skipped for
+    an explicit single run (one -m model, one round), which the serial executor trains."""
+    from digitduel.bench.forkserver import start_early
+
+    models = own.get("model")
+    one_run = (
+        (values["rounds"] or 1) == 1
+        and isinstance(models, list)
+        and len(models) == 1
+        and not own.get("all_models")
+        and own.get("preset") is None
+        and not values["resume"]
+    )
+    if one_run:
+        return
+    try:
+        chosen = parse_set(list(values["set_values"] or ()))
+    except ConfigError:
+        return  # said properly once the command reads its settings
+    start_early(
+        values["executor"] or chosen.get("executor"),
+        values["device"] or chosen.get("device"),
+        values["jobs"] or chosen.get("jobs"),
+    )
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:
