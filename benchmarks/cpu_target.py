@@ -9,7 +9,9 @@ Each repeat runs digitduel then the plain loop, or the other way round on odd re
 exit, start-up, data loading and worker start included. Reported: per side the min, median
 and max wall seconds, and the ratio plain/digitduel, both as the median of the pair-by-pair
 ratios and as the ratio of the medians; the goal (issue 17) is >= 1.8 in every launch, with
-the two test accuracies equal within the rounds' std. digitduel evaluates the test set after
+the two test accuracies equal within the rounds' std. Also the ceiling: the plain loop's time
+over digitduel's runs alone (their total times summed, over the workers), i.e. the ratio
+digitduel would reach if start-up, hand-offs and exit cost nothing. digitduel evaluates the test set after
 every epoch (its default); the plain loop once at the end, as students do.
 
 Full size (10 rounds x 50 epochs) takes ~2 minutes a repeat on 2 idle cores; --quick is
@@ -87,6 +89,15 @@ def plain_cmd(args) -> list[str]:
     ]  # fmt: skip
 
 
+def busy_seconds(results: Path) -> float:
+    """The bench's runs alone, spread over its workers: sum of the runs' total times (training,
+    per-epoch evaluation, set-up) / the number of workers. No start-up, no exit, no hand-offs:
+    the wall time digitduel would take if everything but the runs cost nothing."""
+    written = json.loads(results.read_text())
+    workers = written["environment"].get("jobs") or 1
+    return sum(run["total_time_s"] for run in written["runs"]) / workers
+
+
 def digitduel_accuracy(stdout: str) -> tuple[float, float, str]:
     """(test mean, test std, executor) from `digitduel bench --json`'s summary."""
     summary = json.loads(stdout[stdout.index("{") :])
@@ -126,14 +137,17 @@ def main() -> None:
     print(f"work: sgd-convnet, {args.rounds} rounds x {args.epochs} epochs, 1000/1000 pairs; "
           f"{args.repeats} interleaved repeats, whole processes")  # fmt: skip
     walls: dict[str, list[float]] = {"digitduel": [], "plain": []}
+    busy: list[float] = []
     acc: dict[str, tuple] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(args.repeats):
             order = ["digitduel", "plain"] if rep % 2 == 0 else ["plain", "digitduel"]
             for side in order:
                 if side == "digitduel":
-                    wall, out = timed(digitduel_cmd(args, Path(tmp) / f"r{rep}.json"))
+                    results = Path(tmp) / f"r{rep}.json"
+                    wall, out = timed(digitduel_cmd(args, results))
                     acc[side] = digitduel_accuracy(out)
+                    busy.append(busy_seconds(results))
                 else:
                     wall, out = timed(plain_cmd(args))
                     acc[side] = plain_accuracy(out)
@@ -150,6 +164,10 @@ def main() -> None:
           f"(pairs {', '.join(f'{r:.2f}' for r in pair_ratios)}); ratio of medians "
           f"{statistics.median(walls['plain']) / statistics.median(walls['digitduel']):.2f}x; "
           f"goal >= 1.8x")  # fmt: skip
+    ceilings = [p / b for p, b in zip(walls["plain"], busy, strict=True)]
+    print(f"ceiling: plain / digitduel's runs alone ({statistics.median(busy):.1f} s a "
+          f"worker, nothing else counted): median {statistics.median(ceilings):.2f}x "
+          f"(pairs {', '.join(f'{c:.2f}' for c in ceilings)})")  # fmt: skip
     (dm, ds, _), (pm, ps) = acc["digitduel"], acc["plain"]
     equal = abs(dm - pm) <= max(ds, ps)
     print(f"test accuracy: digitduel {100 * dm:.2f} +- {100 * ds:.2f} %, plain "
@@ -158,7 +176,8 @@ def main() -> None:
     if args.out:
         figures = {"hardware": hw, "rounds": args.rounds, "epochs": args.epochs,
                    "executor": executor, "walls": walls, "pair_ratios": pair_ratios,
-                   "median_ratio": median_ratio, "accuracy": {"digitduel": [dm, ds],
+                   "median_ratio": median_ratio, "busy_s": busy, "ceilings": ceilings,
+                   "accuracy": {"digitduel": [dm, ds],
                    "plain": [pm, ps]}}  # fmt: skip
         args.out.write_text(json.dumps(figures, indent=1))
 
