@@ -19,11 +19,11 @@ This module imports nothing heavy: the CLI calls it before torch is loaded.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import threading
 from pathlib import Path
 
 from digitduel.bench.lifeline import FORKSERVER_GUARD
+from digitduel.cores import usable_cores
 
 # What the forkserver imports once for every worker (torch brings torch.optim).
 PRELOAD = ["torch", "torch._dynamo", "digitduel.training.trainer", "digitduel.models"]
@@ -57,13 +57,6 @@ def start_server() -> None:
         from multiprocessing import forkserver
 
         forkserver.ensure_running()
-
-
-def usable_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def likely_processes(executor: str | None, device: str | None, jobs: int | None) -> bool:

@@ -6,10 +6,9 @@ one-line `DeviceError`, never a torch traceback halfway through a bench.
 
 from __future__ import annotations
 
-import os
-
 import torch
 
+from digitduel.cores import usable_cores  # noqa: F401 - here too, beside set_threads
 from digitduel.errors import DeviceError
 
 
@@ -60,14 +59,6 @@ def available_devices() -> list[str]:
 def _mps_available() -> bool:
     mps = getattr(torch.backends, "mps", None)
     return bool(mps is not None and mps.is_available())
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on (respects taskset/cgroup affinity where visible)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def set_threads(n: int) -> int:
