@@ -20,7 +20,7 @@ from pathlib import Path
 from digitduel.bench.journal import journal_path, read_journal
 from digitduel.bench.plan import BenchPlan
 from digitduel.bench.results import BenchResult, load_results
-from digitduel.errors import DigitduelError
+from digitduel.errors import ConfigError, DigitduelError
 
 RESUMABLE = ("cancelled", "running")  # "running": the process was killed before it finished
 
@@ -44,6 +44,7 @@ def plan_from_results(
     else:
         path = Path(result_or_path)
         result = load_results(path)
+    load_recorded_models(result, path)
     data = result.data
     data_dir = data.path if data.source == "dir" else None
     stored = _journal_data_dir(path)
@@ -60,6 +61,38 @@ def plan_from_results(
         report=result.report,
         report_source=result.report_source,
     )
+
+
+def load_recorded_models(result: BenchResult, path: str | Path | None = None) -> None:
+    """Register, in this process, each user model the file's contestants need that the
+    registry lacks, from the source the file recorded for it (`models`: a file or a module,
+    as `--model-file` takes them), so a bench of your own models resumes from its results
+    file alone, as a bench of built-ins does. Entry-point models load with every command.
+    The journal's check then refuses a file whose SHA-256 changed since. A model with no
+    recorded source, or whose file is gone, is one line (ConfigError, exit 2)."""
+    from digitduel.models.registry import UnknownModelError, get_spec
+    from digitduel.models.user import load_source, parse_source
+
+    where = path or "the results file"
+    for name in dict.fromkeys(c.model for c in result.contestants):
+        try:
+            get_spec(name)
+            continue
+        except UnknownModelError:
+            pass
+        recorded = (result.models or {}).get(name)
+        if recorded is None or recorded.source is None or recorded.kind not in ("file", "module"):
+            raise ConfigError(
+                f"model {name!r} of {where} is not registered here; give the file or module "
+                "that defines it (--model-file PATH.py[:Name] or module:attr)"
+            )
+        source = parse_source(recorded.source, name)
+        if source.kind == "file" and not Path(source.target).exists():
+            raise ConfigError(
+                f"model {name!r} of {where} came from {source.target}, which is gone; give "
+                "its file again: --model-file PATH.py[:Name]"
+            )
+        load_source(source)
 
 
 def is_resumable(result: BenchResult) -> bool:

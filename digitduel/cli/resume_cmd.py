@@ -95,7 +95,9 @@ def resume(
 ) -> None:
     """Continue a bench, tune or reproduce run from its results file alone: the runs it
     lacks are run with the plan stored in the file, and the file is completed."""
-    load_model_files(model_files, name)  # a bench of your own models needs them again
+    # User models load from where the results file says they came from (bench.resume); a
+    # --model-file given here is loaded first (a module the file did not record, say).
+    load_model_files(model_files, name)
     run = RunOptions(
         rounds=rounds, executor=executor, jobs=jobs, offline=offline, out=file, resume=True,
         as_json=as_json,

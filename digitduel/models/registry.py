@@ -22,6 +22,8 @@ from typing import Any, Literal, NamedTuple
 import torch
 from torch import nn
 
+from digitduel.errors import ConfigError
+
 REPORTS = {
     "jomeau": "Jomeau, Rajaonson, Dandjee",
     "sgd": "ConvNet / WS / WS+aux (SGD report)",
@@ -115,7 +117,10 @@ def remove_spec(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(ConfigError, KeyError):
+    """A model name the registry does not know: a usage error (one line, exit 2) wherever it
+    surfaces, and still a KeyError for code that looks names up."""
+
     def __str__(self) -> str:  # KeyError quotes its message; we want one plain line
         return str(self.args[0])
 
@@ -134,4 +139,3 @@ def get_spec(name: str) -> ModelSpec:
 def list_specs(report: str | None = None) -> list[ModelSpec]:
     report = None if report is None else report_key(report)
     return [s for s in _REGISTRY.values() if report is None or s.report == report]
-
