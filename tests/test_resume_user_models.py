@@ -70,3 +70,13 @@ def test_resume_of_a_model_the_file_has_no_record_of_is_one_line_not_a_traceback
     [line] = res.stderr.strip().splitlines()
     assert line.startswith(f"error: model 'wire-net' of {out} is not registered here; give")
     assert "Traceback" not in res.output
+
+
+def test_resume_of_a_model_whose_file_changed_is_refused_by_name(finished_bench):
+    user_file, out = finished_bench
+    user_file.write_text(USER_NET.replace("2 * 14 * 14, 2", "2 * 14 * 14, 1"))  # an edit
+    res = runner.invoke(app, ["resume", str(out), "-r", "2"])
+    assert res.exit_code == 2
+    [line] = res.stderr.strip().splitlines()
+    assert line.startswith(f"error: --resume: model 'wire-net': {user_file} changed since")
+    assert len(load_results(out).runs) == 1
