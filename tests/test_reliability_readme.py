@@ -158,8 +158,7 @@ CHECKS: dict[str, Callable | str] = {
     "A bad setting, flag, preset or device (`lr = nan`, `epochs = true`, `--device cuda` "
     "without CUDA)": _bad_setting,
     "`--resume` with the other executor family (batched, or serial/processes)": _executor_mix,
-    "Resuming a bench of your own models from its file alone (`digitduel resume FILE`)":
-    "test_resume_user_models.py::test_resume_of_a_model_whose_file_is_gone_says_so_in_one_line",
+    "Resuming a bench of your own models from its file alone (`digitduel resume FILE`)": "test_resume_user_models.py::test_resume_of_a_model_whose_file_is_gone_says_so_in_one_line",
 }
 
 

@@ -64,14 +64,16 @@ def _models_json(*args: str, env: dict | None = None) -> list[dict]:
 
 # --- ways in ---------------------------------------------------------------------------------
 
+
 def test_example_file_lists_with_params_and_origin():
     rows = {r["name"]: r for r in _models_json("--model-file", str(EXAMPLE))}
     mine = rows["my-siamese"]
     assert mine["params"] > 1000 and mine["aux"] and mine["report"] == "my_model.py"
     origin = mine["origin"]
     assert origin["kind"] == "file"
-    assert origin["files"] == [{"path": str(EXAMPLE),
-                                "sha256": hashlib.sha256(EXAMPLE.read_bytes()).hexdigest()}]
+    assert origin["files"] == [
+        {"path": str(EXAMPLE), "sha256": hashlib.sha256(EXAMPLE.read_bytes()).hexdigest()}
+    ]
     assert "origin" not in rows["sgd-ws-aux"]  # the built-ins are still there, unmarked (as before)
 
 
@@ -122,11 +124,14 @@ def test_plain_class_from_a_file_without_decorator(tmp_path):
 
 
 def test_entry_point_from_an_installed_distribution(tmp_path, monkeypatch):
-    (tmp_path / "labnets_zoo.py").write_text(PLAIN_NET + textwrap.dedent("""
+    (tmp_path / "labnets_zoo.py").write_text(
+        PLAIN_NET
+        + textwrap.dedent("""
         @register("lab-decorated")
         class Decorated(TinyNet):
             pass
-    """))
+    """)
+    )
     info = tmp_path / "labnets-1.2.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: labnets\nVersion: 1.2\n")
@@ -170,15 +175,20 @@ FORMS = {
     "score": ("return self.fc(x.flatten(1))[:, :1]", 1, "bce"),
     "flat-score": ("return self.fc(x.flatten(1))[:, 0]", 1, "bce"),
     "model-output": ("return ModelOutput(self.fc(x.flatten(1)), None)", 2, "ce"),
-    "tuple": ("return self.fc(x.flatten(1)), self.fc(x.flatten(1)).repeat(1, 10)"
-              ".reshape(-1, 2, 10)", 2, "ce"),
+    "tuple": (
+        "return self.fc(x.flatten(1)), self.fc(x.flatten(1)).repeat(1, 10).reshape(-1, 2, 10)",
+        2,
+        "ce",
+    ),
 }
 
 
 @pytest.mark.parametrize("form", sorted(FORMS))
 def test_each_output_form_is_adapted_to_the_contract(tmp_path, form):
     body, width, loss = FORMS[form]
-    path = _write(tmp_path, f"""
+    path = _write(
+        tmp_path,
+        f"""
         @register("form-net")
         class FormNet(nn.Module):
             def __init__(self):
@@ -187,7 +197,8 @@ def test_each_output_form_is_adapted_to_the_contract(tmp_path, form):
 
             def forward(self, x):
                 {body}
-    """)
+    """,
+    )
     [spec] = load_source(str(path))
     out = spec.create()(torch.randn(5, 2, 14, 14))
     assert isinstance(out, ModelOutput) and out.compare.shape == (5, width)
@@ -196,7 +207,9 @@ def test_each_output_form_is_adapted_to_the_contract(tmp_path, form):
 
 
 def test_digit_only_tuple_predicts_by_digits(tmp_path):
-    path = _write(tmp_path, """
+    path = _write(
+        tmp_path,
+        """
         @register("digit-net", predicts="digits")
         def make():
             return nn.Sequential(nn.Flatten(), nn.Linear(2 * 14 * 14, 20), nn.Unflatten(1, (2, 10)),
@@ -205,7 +218,8 @@ def test_digit_only_tuple_predicts_by_digits(tmp_path):
         class Pair(nn.Module):
             def forward(self, d):
                 return None, d
-    """)
+    """,
+    )
     [spec] = load_source(str(path))
     assert spec.create()(torch.randn(4, 2, 14, 14)).digits.shape == (4, 2, 10)
 
@@ -215,14 +229,18 @@ def test_digit_only_tuple_predicts_by_digits(tmp_path):
 BROKEN = {
     "syntax": ("def oops(:\n", r"broken.py:4: syntax error"),
     "import": ("import no_such_module_xyz\n", r"broken.py:4: ModuleNotFoundError"),
-    "build": ("""
+    "build": (
+        """
         @register("bad-init")
         class BadInit(nn.Module):
             def __init__(self):
                 super().__init__()
                 self.fc = nn.Linear(2 * 14 * 14)
-    """, r"'bad-init': building the model failed at line 9: TypeError"),
-    "forward": ("""
+    """,
+        r"'bad-init': building the model failed at line 9: TypeError",
+    ),
+    "forward": (
+        """
         @register("bad-forward")
         class BadForward(nn.Module):
             def __init__(self):
@@ -231,8 +249,11 @@ BROKEN = {
 
             def forward(self, x):
                 return self.fc(x.flatten(1))
-    """, r"'bad-forward': forward \(train mode\) failed on a \[2, 2, 14, 14\] batch at line 12"),
-    "shape": ("""
+    """,
+        r"'bad-forward': forward \(train mode\) failed on a \[2, 2, 14, 14\] batch at line 12",
+    ),
+    "shape": (
+        """
         @register("bad-shape")
         class Bad(nn.Module):
             def __init__(self):
@@ -241,8 +262,11 @@ BROKEN = {
 
             def forward(self, x):
                 return self.fc(x.flatten(1))
-    """, r"'bad-shape': forward returned|comparison output has shape \[2, 3\]"),
-    "clash": ("""
+    """,
+        r"'bad-shape': forward returned|comparison output has shape \[2, 3\]",
+    ),
+    "clash": (
+        """
         @register("sgd-ws")
         class Clash(nn.Module):
             def __init__(self):
@@ -251,14 +275,20 @@ BROKEN = {
 
             def forward(self, x):
                 return self.fc(x.flatten(1))
-    """, r"'sgd-ws' clashes with a built-in model"),
-    "no-params": ("""
+    """,
+        r"'sgd-ws' clashes with a built-in model",
+    ),
+    "no-params": (
+        """
         @register("empty")
         class Empty(nn.Module):
             def forward(self, x):
                 return x.flatten(1)[:, :2]
-    """, r"no parameters"),
-    "detached": ("""
+    """,
+        r"no parameters",
+    ),
+    "detached": (
+        """
         @register("detached")
         class Detached(nn.Module):
             def __init__(self):
@@ -267,9 +297,12 @@ BROKEN = {
 
             def forward(self, x):
                 return self.fc(x.flatten(1)).detach()
-    """, r"does not reach any parameter"),
+    """,
+        r"does not reach any parameter",
+    ),
     "nothing": ("x = 1\n", r"registers no model"),
-    "bad-recipe": ("""
+    "bad-recipe": (
+        """
         @register("bad-recipe", recipe={"lr": -1})
         class BadRecipe(nn.Module):
             def __init__(self):
@@ -278,7 +311,9 @@ BROKEN = {
 
             def forward(self, x):
                 return self.fc(x.flatten(1))
-    """, r"'bad-recipe': .*lr"),
+    """,
+        r"'bad-recipe': .*lr",
+    ),
 }
 
 
@@ -317,13 +352,13 @@ def test_debug_shows_the_traceback(tmp_path):
     result = runner.invoke(app, ["--debug", "models", "--model-file", str(path)])
     assert result.exit_code == 2 and "Traceback" in result.stderr
     assert f'File "{path}", line 4' in result.stderr  # the user's own frame
-    result = runner.invoke(app, ["models", "--model-file", str(path)],
-                           env={"DIGITDUEL_DEBUG": "1"})
+    result = runner.invoke(app, ["models", "--model-file", str(path)], env={"DIGITDUEL_DEBUG": "1"})
     assert result.exit_code == 2 and "Traceback" in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
 
 
 # --- provenance, re-loading, training ---------------------------------------------------------
+
 
 def test_edited_file_is_noticed_and_reloaded(tmp_path):
     path = tmp_path / "plain.py"
@@ -350,8 +385,9 @@ def test_a_worker_that_loads_the_same_origin_unpickles_its_models():
         "print(model(x).compare.sum().item())\n"
     )
     stdin = pickle.dumps(spec.origin) + pickle.dumps((model, x))
-    done = subprocess.run([sys.executable, "-c", code], input=stdin, capture_output=True,
-                          timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=stdin, capture_output=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr.decode()
     assert float(done.stdout) == pytest.approx(model(x).compare.sum().item(), abs=1e-4)
 

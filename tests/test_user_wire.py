@@ -140,11 +140,28 @@ def test_a_preset_model_files_of_the_wrong_type_is_one_line(tmp_path):
 
 
 def _cli_bench(user_file, out, mnist_dir, *extra):
-    return runner.invoke(app, [
-        "bench", "--model-file", str(user_file), "-m", "wire-net", "--rounds", "1",
-        "--n-pairs", "40", "--executor", "serial", "--data-dir", str(mnist_dir), "--offline",
-        "-o", str(out), *extra,
-    ])
+    return runner.invoke(
+        app,
+        [
+            "bench",
+            "--model-file",
+            str(user_file),
+            "-m",
+            "wire-net",
+            "--rounds",
+            "1",
+            "--n-pairs",
+            "40",
+            "--executor",
+            "serial",
+            "--data-dir",
+            str(mnist_dir),
+            "--offline",
+            "-o",
+            str(out),
+            *extra,
+        ],
+    )
 
 
 def test_resume_refuses_by_name_when_the_file_changed_and_show_names_it(
@@ -173,11 +190,29 @@ def test_reproduce_puts_the_users_row_beside_the_reports_with_a_paired_verdict(
         f'name = "rep"\n[settings]\nepochs = 1\n[[contestants]]\nmodel = "{TINY}"\n'
         f'[report]\nsource = "a table"\n[report.{TINY}]\nmean = 90.0\nstd = 1.0\nrounds = 10\n'
     )
-    result = runner.invoke(app, [
-        "reproduce", str(preset), "--model-file", str(user_file), "-m", "wire-net",
-        "--rounds", "2", "--n-pairs", "40", "--executor", "serial",
-        "--data-dir", str(mnist_dir), "--offline", "--out", str(tmp_path / "r.json"), "--json",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "reproduce",
+            str(preset),
+            "--model-file",
+            str(user_file),
+            "-m",
+            "wire-net",
+            "--rounds",
+            "2",
+            "--n-pairs",
+            "40",
+            "--executor",
+            "serial",
+            "--data-dir",
+            str(mnist_dir),
+            "--offline",
+            "--out",
+            str(tmp_path / "r.json"),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert [r["label"] for r in doc["rows"]] == [TINY, "wire-net"]
@@ -227,8 +262,9 @@ def test_a_shape_error_is_one_line_naming_the_file(tmp_path):
 
 def test_name_gives_a_plain_class_its_registry_name(tmp_path):
     path = tmp_path / "plain.py"
-    path.write_text(USER_NET.replace('@register("wire-net", recipe={"epochs": 1, '
-                                     '"batch_size": 20})\n', ""))
+    path.write_text(
+        USER_NET.replace('@register("wire-net", recipe={"epochs": 1, "batch_size": 20})\n', "")
+    )
     with pytest.raises(ConfigError, match="--name names one plain class"):
         from digitduel.cli.run_options import load_model_files
 
@@ -255,8 +291,9 @@ def test_tune_prints_a_bench_command_that_loads_the_users_file_again(user_file, 
     load_source(str(user_file))
     assert model_file_flags("wire-net") == f"--model-file {user_file}"
     plain = tmp_path / "plain.py"
-    plain.write_text(USER_NET.replace('@register("wire-net", recipe={"epochs": 1, '
-                                      '"batch_size": 20})\n', ""))
+    plain.write_text(
+        USER_NET.replace('@register("wire-net", recipe={"epochs": 1, "batch_size": 20})\n', "")
+    )
     load_source(parse_source(f"{plain}:WireNet", "mine"))
     assert model_file_flags("mine") == f"--model-file {plain}:WireNet --name mine"
     assert model_file_flags(TINY) == ""

@@ -174,4 +174,3 @@ def plan_for_all(**kwargs: Any) -> BenchPlan:
     from digitduel.models.registry import list_specs
 
     return plan_for_models([s.name for s in list_specs()], name="all", **kwargs)
-

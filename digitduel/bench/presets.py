@@ -102,8 +102,9 @@ class Preset:
         )
 
 
-def _extra_contestants(models: list[str], present: list[Any],
-                       train_overrides: dict[str, Any] | None) -> list[Any]:
+def _extra_contestants(
+    models: list[str], present: list[Any], train_overrides: dict[str, Any] | None
+) -> list[Any]:
     from digitduel.models.user import model_names
 
     labels = {c.label for c in present}

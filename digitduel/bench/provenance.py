@@ -88,8 +88,9 @@ def plan_provenance(plan: Any) -> dict[str, ModelProvenance] | None:
     return found or None
 
 
-def check_unchanged(recorded: dict[str, Any] | None, now: dict[str, ModelProvenance] | None,
-                    where: str) -> None:
+def check_unchanged(
+    recorded: dict[str, Any] | None, now: dict[str, ModelProvenance] | None, where: str
+) -> None:
     """Refuse (ConfigError, exit 2) when a user model's source file has another SHA-256 now
     than when the journal at `where` began. `recorded` is the journal header's JSON."""
     if not recorded:

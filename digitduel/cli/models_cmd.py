@@ -71,8 +71,13 @@ def models(
     # Below 100 columns the descriptions would crush the rest: they are in --json anyway.
     with_description = console.width >= 100
     yes = "[green]yes[/]"
-    groups = [(f"[bold]{key}[/]: {title}", [r for r in rows if r["report"] == key and
-                                             r.get("origin") is None]) for key, title in REPORTS.items()]
+    groups = [
+        (
+            f"[bold]{key}[/]: {title}",
+            [r for r in rows if r["report"] == key and r.get("origin") is None],
+        )
+        for key, title in REPORTS.items()
+    ]
     groups.append(("[bold]user models[/]", [r for r in rows if r.get("origin") is not None]))
     for title, mine in groups:
         if not mine:

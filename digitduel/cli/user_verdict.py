@@ -30,6 +30,14 @@ def user_verdict(result: Any, console: Any) -> dict[str, Any]:
     for label in mine:
         t = compare_contestants(result, best, result, label)
         diff = t.diff if math.isfinite(t.diff) else None  # JSON has no NaN
-        verdicts.append({"label": label, "reference": best, "diff": diff, "p": t.p,
-                         "test": t.test, "verdict": t.verdict})
+        verdicts.append(
+            {
+                "label": label,
+                "reference": best,
+                "diff": diff,
+                "p": t.p,
+                "test": t.test,
+                "verdict": t.verdict,
+            }
+        )
     return {"user_models": verdicts}

@@ -71,6 +71,7 @@ _PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 
 # --- loading --------------------------------------------------------------------------------
 
+
 def parse_source(text: str, name: str | None = None) -> ModelSource:
     """`my.py`, `dir/my.py:MyNet`, `pkg.module` or `pkg.module:attr` -> a `ModelSource`."""
     text = text.strip()
@@ -85,8 +86,10 @@ def parse_source(text: str, name: str | None = None) -> ModelSource:
         return ModelSource("file", str(path.resolve()), attr, name, shown=target)
     if all(part.isidentifier() for part in target.split(".")):
         return ModelSource("module", target, attr, name, shown=target)
-    raise ConfigError(f"{text}: neither a Python file (PATH.py[:Name]) nor a module "
-                      "reference (module:attr)", code=2)
+    raise ConfigError(
+        f"{text}: neither a Python file (PATH.py[:Name]) nor a module reference (module:attr)",
+        code=2,
+    )
 
 
 @dataclass
@@ -100,8 +103,9 @@ class _Loaded:
 _FILES: dict[str, _Loaded] = {}  # by absolute path or module name
 
 
-def load_source(source: str | ModelSource, name: str | None = None, *,
-                read_from: str | Path | None = None) -> list[ModelSpec]:
+def load_source(
+    source: str | ModelSource, name: str | None = None, *, read_from: str | Path | None = None
+) -> list[ModelSpec]:
     """Load one file or module reference; idempotent (a file re-executes only if its
     content changed). Returns the specs it registered, already checked. `read_from`: a copy
     of the file's bytes elsewhere (a Ray worker on another machine), loaded as the file itself
@@ -110,20 +114,33 @@ def load_source(source: str | ModelSource, name: str | None = None, *,
     list_specs()  # the built-ins first: a user name must not shadow one
     if src.kind == "file":
         loaded = _import_file(src, None if read_from is None else Path(read_from))
-        origin = ModelOrigin(kind="file", label=Path(src.target).name, source=replace(
-            src, attr=None, name=None), files=((src.target, loaded.digest),))
+        origin = ModelOrigin(
+            kind="file",
+            label=Path(src.target).name,
+            source=replace(src, attr=None, name=None),
+            files=((src.target, loaded.digest),),
+        )
     else:
         loaded = _import_module(src)
-        origin = ModelOrigin(kind="module", label=src.target, source=replace(
-            src, attr=None, name=None))
+        origin = ModelOrigin(
+            kind="module", label=src.target, source=replace(src, attr=None, name=None)
+        )
     if src.attr is None:
         if not loaded.names:
-            raise ConfigError(f"{src.shown or src}: registers no model (decorate a class with "
-                              "`@register` from digitduel, or name one: PATH.py:MyNet)", code=2)
+            raise ConfigError(
+                f"{src.shown or src}: registers no model (decorate a class with "
+                "`@register` from digitduel, or name one: PATH.py:MyNet)",
+                code=2,
+            )
         return [get_spec(n) for n in loaded.names]
     obj = _attr(loaded.module, src)
-    return _register_named(obj, src.name or kebab_case(src.attr), loaded,
-                           replace(origin, source=src), src.shown or str(src))
+    return _register_named(
+        obj,
+        src.name or kebab_case(src.attr),
+        loaded,
+        replace(origin, source=src),
+        src.shown or str(src),
+    )
 
 
 def _import_file(src: ModelSource, read_from: Path | None = None) -> _Loaded:
@@ -149,9 +166,12 @@ def _import_file(src: ModelSource, read_from: Path | None = None) -> _Loaded:
         raise ConfigError(f"{shown}: cannot be imported as Python", code=2)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module  # before running it: pickle and dataclasses look it up
-    origin = ModelOrigin(kind="file", label=Path(src.target).name,
-                         source=replace(src, attr=None, name=None),
-                         files=((src.target, digest),))
+    origin = ModelOrigin(
+        kind="file",
+        label=Path(src.target).name,
+        source=replace(src, attr=None, name=None),
+        files=((src.target, digest),),
+    )
     try:
         specs = _run_collecting(lambda: spec.loader.exec_module(module), origin, shown, path)
     except BaseException:
@@ -169,8 +189,12 @@ def _import_module(src: ModelSource) -> _Loaded:
         sys.path.append(os.getcwd())  # like `python -m` and uvicorn: the current directory
     origin = ModelOrigin(kind="module", label=src.target, source=replace(src, attr=None, name=None))
     box: list[Any] = []
-    specs = _run_collecting(lambda: box.append(importlib.import_module(src.target)), origin,
-                            src.shown or src.target, None)
+    specs = _run_collecting(
+        lambda: box.append(importlib.import_module(src.target)),
+        origin,
+        src.shown or src.target,
+        None,
+    )
     names = [s.name for s in specs] or [  # imported earlier by the user's own code
         s.name for s in user_specs() if s.origin.kind == "import" and s.origin.label == src.target
     ]
@@ -178,8 +202,9 @@ def _import_module(src: ModelSource) -> _Loaded:
     return _FILES[src.target]
 
 
-def _run_collecting(execute: Callable[[], Any], origin: ModelOrigin, shown: str,
-                    path: Path | None) -> list[ModelSpec]:
+def _run_collecting(
+    execute: Callable[[], Any], origin: ModelOrigin, shown: str, path: Path | None
+) -> list[ModelSpec]:
     """Run user code with the decorator collecting; models registered meanwhile with the
     built-ins' decorator are adopted too. Any exception becomes one line naming the file."""
     before = {s.name for s in list_specs()}
@@ -235,8 +260,9 @@ def _attr(module: Any, src: ModelSource) -> Any:
         raise ConfigError(f"{src.shown or src}: no name {src.attr!r}{hint}", code=2) from None
 
 
-def _register_named(obj: Any, name: str, loaded: _Loaded, origin: ModelOrigin,
-                    shown: str) -> list[ModelSpec]:
+def _register_named(
+    obj: Any, name: str, loaded: _Loaded, origin: ModelOrigin, shown: str
+) -> list[ModelSpec]:
     """`file.py:Name`: the model(s) decorated as `Name`, or `Name` registered as it is."""
     decorated = [get_spec(n) for n in loaded.names if _unwrapped(get_spec(n)) is obj]
     if decorated:
@@ -244,8 +270,10 @@ def _register_named(obj: Any, name: str, loaded: _Loaded, origin: ModelOrigin,
     if name in loaded.named:  # named before from this same file
         return [get_spec(name)]
     if not callable(obj):
-        raise ConfigError(f"{shown}: {name!r} is a {type(obj).__name__}, not an nn.Module "
-                          "class or factory", code=2)
+        raise ConfigError(
+            f"{shown}: {name!r} is a {type(obj).__name__}, not an nn.Module class or factory",
+            code=2,
+        )
     spec = candidate(obj, name, None, None, None, "compare", False, False, {})
     ready = admit([spec], origin, shown)
     loaded.named.append(name)
@@ -277,13 +305,19 @@ def _load_entry_point(ep: Any) -> list[ModelSpec]:
     dist = getattr(ep, "dist", None)
     dist_name, version = (dist.name, dist.version) if dist is not None else (None, None)
     shown = f"entry point {ep.name!r} ({dist_name or 'unknown distribution'})"
-    origin = ModelOrigin(kind="entry-point", label=f"{dist_name} {version}".strip(),
-                         entry_point=ep.name, distribution=dist_name, version=version)
+    origin = ModelOrigin(
+        kind="entry-point",
+        label=f"{dist_name} {version}".strip(),
+        entry_point=ep.name,
+        distribution=dist_name,
+        version=version,
+    )
     loaded = _FILES.get(ep.module)  # several entry points may name one module
     if loaded is None:
         box: list[Any] = []
-        specs = _run_collecting(lambda: box.append(importlib.import_module(ep.module)), origin,
-                                shown, None)
+        specs = _run_collecting(
+            lambda: box.append(importlib.import_module(ep.module)), origin, shown, None
+        )
         loaded = _FILES[ep.module] = _Loaded(None, box[0], [s.name for s in specs])
     if ep.attr is None:
         if not loaded.names:
@@ -302,9 +336,12 @@ def sources_from_env(environ: Mapping[str, str] | None = None) -> list[str]:
     return [part for part in value.split(os.pathsep) if part.strip()]
 
 
-def load_user_models(sources: Iterable[str | ModelSource] = (), *,
-                     environ: Mapping[str, str] | None = None,
-                     entry_points: bool = True) -> list[ModelSpec]:
+def load_user_models(
+    sources: Iterable[str | ModelSource] = (),
+    *,
+    environ: Mapping[str, str] | None = None,
+    entry_points: bool = True,
+) -> list[ModelSpec]:
     """What a command calls: `sources` (its `--model-file`s), then `DIGITDUEL_MODEL_FILES`,
     then installed entry points. Returns every user model now registered."""
     for source in [*sources, *sources_from_env(environ)]:

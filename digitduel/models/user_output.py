@@ -59,8 +59,9 @@ def _check_tensor(what: str, t: Any, shapes: list[tuple[int, ...]]) -> None:
         raise OutputProblem(f"{what} is {_describe(t)}, not a tensor")
     if tuple(t.shape) not in shapes:
         wanted = " or ".join(str(list(s)) for s in shapes)
-        raise OutputProblem(f"{what} has shape {list(t.shape)} for a batch of {shapes[0][0]}; "
-                            f"expected {wanted}")
+        raise OutputProblem(
+            f"{what} has shape {list(t.shape)} for a batch of {shapes[0][0]}; expected {wanted}"
+        )
     if not t.is_floating_point():
         raise OutputProblem(f"{what} has dtype {t.dtype}; expected floating point")
 
@@ -105,8 +106,11 @@ class DryRun:
     adapted: bool  # the forward returns something other than a ModelOutput
 
 
-def dry_run(factory: Callable[..., nn.Module], kwargs: dict[str, Any],
-            loss_of: Callable[[DryRun], tuple[str, float, float]]) -> DryRun:
+def dry_run(
+    factory: Callable[..., nn.Module],
+    kwargs: dict[str, Any],
+    loss_of: Callable[[DryRun], tuple[str, float, float]],
+) -> DryRun:
     """Build the model, run one train-mode forward/backward and one eval-mode forward on a
     random `[2, 2, 14, 14]` CPU batch. `loss_of(partial result)` gives (loss, alpha, gamma)
     as the model will train. Raises `OutputProblem`; the global RNG is left untouched."""

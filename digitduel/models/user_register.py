@@ -86,6 +86,7 @@ def kebab_case(name: str) -> str:
 
 # --- the decorator ------------------------------------------------------------------------
 
+
 @dataclass
 class Loading:
     """Specs the decorator collected while a source executes: admitted all or none."""
@@ -111,13 +112,21 @@ def register(
     options. `report` is a free label (default: the file or package it came from); `recipe`
     holds `TrainSettings` overrides (default: the schema's defaults)."""
     if callable(name):  # bare `@register`
-        return register(None, report=report, description=description, recipe=recipe,
-                        predicts=predicts, weight_sharing=weight_sharing, aux=aux,
-                        **kwargs)(name)
+        return register(
+            None,
+            report=report,
+            description=description,
+            recipe=recipe,
+            predicts=predicts,
+            weight_sharing=weight_sharing,
+            aux=aux,
+            **kwargs,
+        )(name)
 
     def deco(factory: Callable[..., Any]) -> Callable[..., Any]:
-        spec = candidate(factory, name, report, description, recipe, predicts,
-                          weight_sharing, aux, kwargs)
+        spec = candidate(
+            factory, name, report, description, recipe, predicts, weight_sharing, aux, kwargs
+        )
         if LOADING:
             LOADING[-1].found.append(spec)
         else:  # imported by the user's own code, outside our loaders
@@ -127,8 +136,9 @@ def register(
     return deco
 
 
-def candidate(factory, name, report, description, recipe, predicts, weight_sharing, aux,
-               kwargs) -> ModelSpec:
+def candidate(
+    factory, name, report, description, recipe, predicts, weight_sharing, aux, kwargs
+) -> ModelSpec:
     doc = (getattr(factory, "__doc__", None) or "").strip().splitlines()
     return ModelSpec(
         name=name or kebab_case(getattr(factory, "__name__", "model")),
@@ -150,6 +160,7 @@ def _import_origin(factory: Callable[..., Any]) -> ModelOrigin:
 
 
 # --- admission: checks, adaptation, provenance ----------------------------------------------
+
 
 def admit(specs: list[ModelSpec], origin: ModelOrigin, shown: str) -> list[ModelSpec]:
     """Check every spec, then register them all (none if one fails)."""
@@ -205,17 +216,20 @@ def _check_name(name: str, shown: str) -> None:
     from digitduel.models.registry import UnknownModelError
 
     if not _NAME_RE.fullmatch(name):
-        raise ConfigError(f"{shown}: model name {name!r} must be letters, digits, '-', "
-                          "'_' or '.'", code=2)
+        raise ConfigError(
+            f"{shown}: model name {name!r} must be letters, digits, '-', '_' or '.'", code=2
+        )
     try:
         existing = get_spec(name)
     except UnknownModelError:
         return
     if existing.origin is None:
-        raise ConfigError(f"{shown}: model name {name!r} clashes with a built-in model; "
-                          "pick another name", code=2)
-    raise ConfigError(f"{shown}: model name {name!r} is already registered by "
-                      f"{existing.origin.label}", code=2)
+        raise ConfigError(
+            f"{shown}: model name {name!r} clashes with a built-in model; pick another name", code=2
+        )
+    raise ConfigError(
+        f"{shown}: model name {name!r} is already registered by {existing.origin.label}", code=2
+    )
 
 
 def _files_of(origin: ModelOrigin, factory: Callable[..., Any]) -> tuple[tuple[str, str], ...]:

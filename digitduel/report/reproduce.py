@@ -215,8 +215,7 @@ def format_against_best(rows: list[AgainstBest]) -> str:
     from digitduel.report.significance import describe
 
     return "\n".join(
-        f"{r.label} vs {r.best} (the report's best, as we ran it): {describe(r.test)}"
-        for r in rows
+        f"{r.label} vs {r.best} (the report's best, as we ran it): {describe(r.test)}" for r in rows
     )
 
 

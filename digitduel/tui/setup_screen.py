@@ -36,8 +36,10 @@ def model_groups(specs) -> list[tuple[str, str, list]]:
     points), each (key, title, specs)."""
     from digitduel.models.registry import REPORTS
 
-    groups = [(r, title, [s for s in specs if s.report == r and s.origin is None])
-              for r, title in REPORTS.items()]
+    groups = [
+        (r, title, [s for s in specs if s.report == r and s.origin is None])
+        for r, title in REPORTS.items()
+    ]
     return [*groups, ("user", "user models", [s for s in specs if s.origin is not None])]
 
 
