@@ -7,7 +7,8 @@ it. The built-in ones, by the name `--executor` takes:
     processes  a pool of worker processes (one torch thread each, one per core by default),
                each warmed up once and reused; events and cancel cross the process boundary
     batched    the R rounds of a contestant as one stacked model (digitduel.training.batched);
-               contestants it cannot batch go to the fallback executor, with a Note saying so
+               contestants it cannot batch go to the fallback executor, with a Note saying so,
+               and their runs are recorded with the fallback's name
     ray        Ray tasks, on this machine or a cluster (digitduel.bench.ray_executor; the
                optional extra digitduel[ray])
     auto       batched on CUDA, processes on a multi-core CPU with more than one job, else serial
@@ -16,6 +17,7 @@ it. The built-in ones, by the name `--executor` takes:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 import torch
@@ -26,6 +28,7 @@ from digitduel.bench.processes import ProcessExecutor
 from digitduel.errors import ConfigError, DigitduelError
 from digitduel.settings import BenchSettings
 from digitduel.training.device import set_threads, usable_cores
+from digitduel.training.trainer import RunOutcome
 
 
 class Executor(Protocol):
@@ -112,7 +115,9 @@ class SerialExecutor:
 class BatchedExecutor:
     """The rounds of one contestant as one stacked model, through `run_batched`
     (digitduel.bench.batched_bridge): it groups the jobs by contestant, trains each group it
-    can batch in one call, and returns the jobs it could not, which go to `fallback`."""
+    can batch in one call, and returns the jobs it could not, which go to `fallback`. The
+    fallback's outcomes carry its name (RunOutcome.executor): the results say which runs were
+    stacked and which were trained one by one (other random draws: prechecks.check_executors)."""
 
     name = "batched"
     # What results files have always recorded for it; the batches themselves train with
@@ -128,7 +133,16 @@ class BatchedExecutor:
 
         leftovers = run_batched(jobs, ctx, sink)
         if leftovers and not sink.cancelled():
-            self.fallback.run(leftovers, ctx, sink)
+            self.fallback.run(leftovers, ctx, trained_by(self.fallback.name, sink))
+
+
+def trained_by(executor: str, sink: JobSink) -> JobSink:
+    """`sink`, with each outcome recorded as trained by `executor` (unless it says otherwise)."""
+
+    def on_record(job: Job, outcome: RunOutcome) -> None:
+        sink.on_record(job, replace(outcome, executor=outcome.executor or executor))
+
+    return JobSink(on_record, sink.on_event, sink.cancel)
 
 
 # factory(n_jobs, device, n_tasks, settings) -> an executor: n_jobs as the user asked (None:
