@@ -1,7 +1,7 @@
 """Everything worth knowing about a GPU for digitduel, in one invocation (issue 17).
 
     python benchmarks/gpu.py OUT_DIR --data-dir DIR [--device cuda] [--rounds 10]
-        [--epochs 3] [--bench-timeout 360] [--smoke]
+        [--epochs 3] [--bench-timeout 360] [--bench-jobs 4] [--smoke]
 
 Writes OUT_DIR/gpu.json and OUT_DIR/gpu.md:
   1. environment: GPU name, driver, CUDA, cuDNN and torch versions (on CPU: "cpu" and the CPU
@@ -14,7 +14,10 @@ Writes OUT_DIR/gpu.json and OUT_DIR/gpu.md:
      serial (one round at a time), batched (eager) and batched + CUDA graphs, and the
      batched speed-up over serial (the issue's goal: >= 10x for sgd-convnet on a GPU);
   4. `digitduel bench --all --rounds 10 --device cuda` as a whole process: its wall time
-     (goal: <= 180 s) and executor.
+     (goal: <= 180 s) and executor;
+  5. on CUDA only, the same bench with `--executor batched --jobs N` (--bench-jobs, default
+     4; 0 skips it): N worker processes training contestants' stacks at once on the one GPU,
+     timed the same way, next to step 4 (opt-in in digitduel until this says it pays).
 --smoke: tiny sizes on --device cpu (2 rounds, 1 epoch, 60 pairs, `bench` of two models):
 the same code paths, so tests/test_gpu_smoke.py keeps this script from rotting. Exit code 2
 for bad arguments, 1 when a correctness check fails or the bench exits non-zero.
@@ -172,15 +175,16 @@ def step_times(data, name: str, device, rounds: int, epochs: int, n_pairs: int) 
     }  # fmt: skip
 
 
-def bench_all(out_dir: Path, args) -> dict:
-    """`digitduel bench` as a whole process: wall seconds, exit code, executor."""
+def bench_all(out_dir: Path, args, extra: tuple[str, ...] = (), name: str = "bench-all") -> dict:
+    """`digitduel bench` as a whole process (with `extra` options; files OUT_DIR/`name`.*):
+    wall seconds, exit code, executor."""
     models = ["--all"] if not args.smoke else ["-m", "sgd-convnet", "-m", "jomeau-simple"]
     # The smoke run: one job at a time (auto -> serial), no worker start-up to wait for.
     sizes = [] if not args.smoke else ["--epochs", "1", "--n-pairs", "60", "--jobs", "1"]
     cmd = [
         sys.executable, "-m", "digitduel", "bench", *models, "--rounds", str(args.bench_rounds),
-        *sizes, "--device", str(args.device), "--data-dir", str(args.data_dir), "--offline",
-        "-o", str(out_dir / "bench-all.json"), "--json",
+        *sizes, *extra, "--device", str(args.device), "--data-dir", str(args.data_dir),
+        "--offline", "-o", str(out_dir / f"{name}.json"), "--json",
     ]  # fmt: skip
     t0 = time.monotonic()
     try:
@@ -189,7 +193,7 @@ def bench_all(out_dir: Path, args) -> dict:
     except subprocess.TimeoutExpired as err:
         code, stdout, stderr = 124, "", f"timed out after {err.timeout} s"
     wall = time.monotonic() - t0
-    (out_dir / "bench-all.log").write_text(stderr)
+    (out_dir / f"{name}.log").write_text(stderr)
     executor = None
     if code == 0 and "{" in stdout:
         executor = json.loads(stdout[stdout.index("{") :]).get("executor")
@@ -219,6 +223,10 @@ def markdown(figures: dict) -> str:
     bench = figures["bench"]
     lines += ["", f"`{bench['command']}`: {bench['wall_s']:.1f} s wall, exit {bench['exit_code']}, "
               f"executor {bench['executor']} (goal <= {bench['goal_s']} s on a GPU)", ""]  # fmt: skip
+    if figures.get("bench_jobs"):
+        jobs = figures["bench_jobs"]
+        lines += [f"`{jobs['command']}`: {jobs['wall_s']:.1f} s wall, exit {jobs['exit_code']} "
+                  "(several stacks at once on the one GPU)", ""]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -235,12 +243,16 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--bench-rounds", type=int, default=10)
     ap.add_argument("--bench-timeout", type=float, default=360.0)
+    ap.add_argument("--bench-jobs", type=int, default=4,
+                    help="on CUDA, also time the bench with --executor batched --jobs N (0 or 1: not)")  # fmt: skip
     ap.add_argument("--smoke", action="store_true", help="tiny sizes on the CPU (the test)")
     args = ap.parse_args(argv)
     if args.smoke:
         args.device, args.rounds, args.epochs, args.bench_rounds = "cpu", 2, 1, 2
     if min(args.rounds, args.epochs, args.bench_rounds) < 1:
         ap.error("--rounds, --epochs and --bench-rounds must be >= 1")
+    if args.bench_jobs < 0:
+        ap.error("--bench-jobs must be >= 0")
     return args
 
 
@@ -269,6 +281,10 @@ def main(argv=None) -> int:
         figures["step_times"].append(row)
     figures["bench"] = bench_all(args.out_dir, args)
     print(f"bench: {figures['bench']}", flush=True)
+    if device.type == "cuda" and args.bench_jobs > 1:
+        jobs = ("--executor", "batched", "--jobs", str(args.bench_jobs))
+        figures["bench_jobs"] = bench_all(args.out_dir, args, jobs, f"bench-all-jobs{jobs[-1]}")
+        print(f"bench, {args.bench_jobs} stacks at once: {figures['bench_jobs']}", flush=True)
     figures["total_s"] = time.monotonic() - started
     (args.out_dir / "gpu.json").write_text(json.dumps(figures, indent=1))
     (args.out_dir / "gpu.md").write_text(markdown(figures))

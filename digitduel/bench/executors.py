@@ -7,25 +7,31 @@ it. The built-in ones, by the name `--executor` takes:
     processes  a pool of worker processes (one torch thread each, one per core by default),
                each warmed up once and reused; events and cancel cross the process boundary
     batched    the R rounds of a contestant as one stacked model (digitduel.training.batched);
-               contestants it cannot batch go to the fallback executor, with a Note saying so
+               contestants it cannot batch go to the fallback executor, with a Note saying so,
+               and their runs are recorded with the fallback's name. With --jobs N (N > 1):
+               N worker processes (the processes executor's pool), each training whole
+               contestants' stacks, several at once; opt-in, as it is unmeasured on a GPU
     ray        Ray tasks, on this machine or a cluster (digitduel.bench.ray_executor; the
                optional extra digitduel[ray])
-    auto       batched on CUDA, processes on a multi-core CPU with more than one job, else serial
+    auto       batched on CUDA (in one process, whatever --jobs says), processes on a multi-core
+               CPU with more than one job, else serial
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 import torch
 
 from digitduel.bench.forkserver import start_server
 from digitduel.bench.jobs import DataContext, Job, JobSink, run_job
-from digitduel.bench.processes import ProcessExecutor
+from digitduel.bench.processes import ProcessExecutor, run_pool
 from digitduel.errors import ConfigError, DigitduelError
 from digitduel.settings import BenchSettings
 from digitduel.training.device import set_threads, usable_cores
+from digitduel.training.trainer import RunOutcome
 
 
 class Executor(Protocol):
@@ -112,7 +118,9 @@ class SerialExecutor:
 class BatchedExecutor:
     """The rounds of one contestant as one stacked model, through `run_batched`
     (digitduel.bench.batched_bridge): it groups the jobs by contestant, trains each group it
-    can batch in one call, and returns the jobs it could not, which go to `fallback`."""
+    can batch in one call, and returns the jobs it could not, which go to `fallback`. The
+    fallback's outcomes carry its name (RunOutcome.executor): the results say which runs were
+    stacked and which were trained one by one (other random draws: prechecks.check_executors)."""
 
     name = "batched"
     # What results files have always recorded for it; the batches themselves train with
@@ -128,7 +136,41 @@ class BatchedExecutor:
 
         leftovers = run_batched(jobs, ctx, sink)
         if leftovers and not sink.cancelled():
-            self.fallback.run(leftovers, ctx, sink)
+            self.fallback.run(leftovers, ctx, trained_by(self.fallback.name, sink))
+
+
+class BatchedPoolExecutor:
+    """`--executor batched --jobs N`: several contestants' stacks at once, in N worker
+    processes (processes.run_pool: its lifeline, dead-worker handling, cancel and events). A
+    worker trains one contestant's rounds at a time (batched_bridge.run_group), and that
+    contestant's leftovers there too; a worker that dies fails its contestant's unfinished runs.
+
+    Why opt-in (auto never picks it): meant for one GPU shared by several processes (issue 17),
+    where no one has measured it yet. Workers keep torch's default thread count on CUDA; on a
+    CPU one thread each, as the processes executor's, so the figures are the one-process
+    batched executor's on one thread."""
+
+    name = "batched"
+    threads = 1  # as BatchedExecutor records
+
+    def __init__(self, workers: int, device: torch.device | str = "cpu"):
+        self.workers = self.jobs = max(1, int(workers))
+        self.one_thread = torch.device(device).type == "cpu"
+
+    def run(self, jobs: list[Job], ctx: DataContext, sink: JobSink) -> None:
+        from digitduel.bench.batched_bridge import by_contestant, run_group
+
+        groups = list(by_contestant(jobs).values())
+        run_pool(groups, ctx, sink, self.workers, run_group, one_thread=self.one_thread)
+
+
+def trained_by(executor: str, sink: JobSink) -> JobSink:
+    """`sink`, with each outcome recorded as trained by `executor` (unless it says otherwise)."""
+
+    def on_record(job: Job, outcome: RunOutcome) -> None:
+        sink.on_record(job, replace(outcome, executor=outcome.executor or executor))
+
+    return JobSink(on_record, sink.on_event, sink.cancel)
 
 
 # factory(n_jobs, device, n_tasks, settings) -> an executor: n_jobs as the user asked (None:
@@ -160,6 +202,13 @@ def _make_serial(
 def _make_batched(
     n_jobs: int | None, device: torch.device, n_tasks: int, settings: BenchSettings | None
 ) -> Executor:
+    if n_jobs is not None and n_jobs > 1:
+        return BatchedPoolExecutor(n_jobs, device)
+    return _one_process_batched(n_jobs, device, n_tasks)
+
+
+def _one_process_batched(n_jobs: int | None, device: torch.device, n_tasks: int) -> Executor:
+    """The stacks in this process; leftovers to the executor auto would pick without batched."""
     fallback = auto_choice(device, n_tasks, batched_ok=False, n_jobs=n_jobs)
     return BatchedExecutor(make_executor(fallback, n_jobs=n_jobs, device=device, n_tasks=n_tasks))
 
@@ -219,7 +268,11 @@ def make_executor(
     """An executor by name ("auto" resolves to one of the others); `settings` (BenchSettings)
     carries what only some executors read (the ray executor's address and GPU share)."""
     device = torch.device(device or "cpu")
-    name = resolve_name(name, device, n_tasks, n_jobs)
+    resolved = resolve_name(name, device, n_tasks, n_jobs)
+    if name == "auto" and resolved == "batched":
+        # Never the worker pool: several stacks at once is unmeasured on a GPU (opt-in).
+        return _one_process_batched(n_jobs, device, n_tasks)
+    name = resolved
     if name not in _FACTORIES:
         known = ", ".join(["auto", *_FACTORIES])
         raise ConfigError(f"unknown executor {name!r} (known: {known})")
@@ -231,7 +284,7 @@ def prestart(name: str, *, n_jobs: int | None = None, device=None, n_tasks: int 
     imports torch for 2-4 s), so it overlaps the caller's data loading. A missing Ray is
     reported here, before any data is loaded."""
     resolved = resolve_name(name, torch.device(device or "cpu"), n_tasks, n_jobs)
-    if resolved == "processes":
+    if resolved == "processes" or (name == "batched" and (n_jobs or 1) > 1):
         start_server()
     elif resolved == "ray":
         _ray_factory()

@@ -117,7 +117,7 @@ def run_bench(
         journal, done, todo = open_journal(plan, jobs, out_path, resume, emit)
         try:
             if not allow_mixed_executors:
-                check_executors(done, executor_name, out_path)
+                check_executors(done, executor_name, out_path, plan.contestants, device)
             return _run_jobs(plan, out_path, jobs, todo, done, journal, device, mnist, emit, cancel)
         finally:
             journal.close()
@@ -298,7 +298,7 @@ class Recorder:
         if outcome.status == "cancelled":
             self.emit(RunEnded(job=job.key, status="cancelled", record=None))
             return
-        record = to_record(job, outcome, self.executor)
+        record = to_record(job, outcome, outcome.executor or self.executor)
         # Runs first, journal second: an interrupt between the two reruns the job, never loses it.
         self.runs.append(record)
         if self.failure is None:

@@ -60,6 +60,9 @@ class RunOutcome:
     error: str | None = None
     host: str | None = None  # the machine it ran on, where an executor says (None: this one)
     node: str | None = None  # the executor's node id (Ray: several nodes may share a machine)
+    # The executor that trained it, where it is not the bench's own (the batched executor's
+    # fallback runs); None: the bench's executor. Written to the run's record (`executor`).
+    executor: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
