@@ -126,7 +126,11 @@ class BenchSettings(_Strict):
         "auto", description="auto, serial, processes, batched or ray"
     )
     jobs: int | None = Field(
-        None, strict=True, ge=1, le=256, description="worker processes (processes executor)"
+        None,
+        strict=True,
+        ge=1,
+        le=256,
+        description="worker processes (processes; batched: stacks at once)",
     )
     ray_address: str | None = Field(
         None,

@@ -23,7 +23,9 @@ from digitduel.bench import forkserver
         (None, None, None, 1, False, False),  # auto on one core: serial
         (None, None, 1, 2, False, False),  # -j 1: serial
         ("serial", None, None, 8, False, False),
-        ("batched", "cpu", None, 8, False, False),
+        ("batched", "cpu", None, 8, False, False),  # batched in one process
+        ("batched", "cuda", 4, 8, True, True),  # batched --jobs 4: stacks in worker processes
+        ("batched", None, 1, 8, False, False),
         ("ray", None, None, 8, False, False),
         (None, "cuda", None, 8, False, False),
         (None, None, None, 8, True, False),  # auto device where NVIDIA's driver is: CUDA

@@ -48,7 +48,10 @@ def run_batched(jobs, ctx, sink: JobSink) -> list[Any]:
         ok, reason = batched.can_batch(spec, settings, device)
         if not ok:
             sink.on_event(
-                Note(f"{label}: not batched ({reason}); using the fallback executor", "warning")
+                Note(
+                    f"{label}: not batched ({reason}); the fallback trains its rounds one at a time",
+                    "warning",
+                )
             )
             leftovers.extend(group)
             continue

@@ -60,9 +60,12 @@ def start_server() -> None:
 
 
 def likely_processes(executor: str | None, device: str | None, jobs: int | None) -> bool:
-    """Whether a bench with these options (None: not given) will most likely run on the
-    processes executor, judged without torch: "auto" picks it on a CPU with several cores
-    (executors.auto_choice); a device left to "auto" is a GPU where NVIDIA's driver is."""
+    """Whether a bench with these options (None: not given) will most likely start worker
+    processes, judged without torch: the processes executor, which "auto" picks on a CPU
+    with several cores (executors.auto_choice; a device left to "auto" is a GPU where
+    NVIDIA's driver is), or the batched one with --jobs above 1, on any device."""
+    if executor == "batched":
+        return jobs is not None and jobs > 1
     if executor not in (None, "auto", "processes") or jobs == 1:
         return False
     if device not in (None, "auto", "cpu") or (device != "cpu" and NVIDIA_DEVICE.exists()):
@@ -71,8 +74,8 @@ def likely_processes(executor: str | None, device: str | None, jobs: int | None)
 
 
 def start_early(executor: str | None, device: str | None, jobs: int | None) -> bool:
-    """Start the forkserver now if the options point to the processes executor (see the
-    module's docstring); True if it was started."""
+    """Start the forkserver now if the options point to worker processes (see the module's
+    docstring); True if it was started."""
     if not likely_processes(executor, device, jobs):
         return False
     start_server()

@@ -144,7 +144,11 @@ def _run_jobs(
         settings=plan.bench,
     )
     ctx = DataContext.from_mnist(
-        mnist, plan.bench.n_pairs, str(device), _model_modules(plan), folds=plan.bench.folds,
+        mnist,
+        plan.bench.n_pairs,
+        str(device),
+        _model_modules(plan),
+        folds=plan.bench.folds,
         model_origins=plan_origins(plan),
     )
     result = result_header(plan, mnist, device, executor)
