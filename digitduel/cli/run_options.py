@@ -283,9 +283,13 @@ def _start_workers_early(values: dict[str, Any], own: dict[str, Any]) -> None:
     an explicit single run (one -m model, one round), which the serial executor trains."""
     from digitduel.bench.forkserver import start_early
 
+    try:
+        chosen = parse_set(list(values["set_values"] or ()))
+    except ConfigError:
+        return  # said properly once the command reads its settings
     models = own.get("model")
     one_run = (
-        (values["rounds"] or 1) == 1
+        (values["rounds"] or chosen.get("rounds") or 1) == 1
         and isinstance(models, list)
         and len(models) == 1
         and not own.get("all_models")
@@ -294,10 +298,6 @@ def _start_workers_early(values: dict[str, Any], own: dict[str, Any]) -> None:
     )
     if one_run:
         return
-    try:
-        chosen = parse_set(list(values["set_values"] or ()))
-    except ConfigError:
-        return  # said properly once the command reads its settings
     start_early(
         values["executor"] or chosen.get("executor"),
         values["device"] or chosen.get("device"),
