@@ -112,3 +112,31 @@ def test_a_failing_command_still_says_one_line_and_exits_2_through_the_console_s
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "unknown model 'no-such-model'" in lines[0]
+
+
+def test_resume_starts_the_forkserver_of_a_stored_processes_bench_before_torch(tmp_path):
+    from test_engine_fakes import TINY, synthetic_mnist
+
+    from digitduel.bench.plan import plan_for_models
+    from digitduel.bench.runner import run_bench
+
+    out = tmp_path / "r.json"
+    plan = plan_for_models(
+        [TINY],
+        train_overrides={"epochs": 1},
+        bench_overrides={"rounds": 2, "n_pairs": 40, "executor": "processes", "device": "cpu"},
+    )
+    run_bench(plan, out, mnist=synthetic_mnist(200, 200))
+    done = _python(
+        f"""
+        import os, sys
+        from pathlib import Path
+        from multiprocessing import forkserver as mp_forkserver
+        from digitduel.cli.resume_cmd import _start_workers_early
+        _start_workers_early(Path({str(out)!r}), None, None)
+        pid = mp_forkserver._forkserver._forkserver_pid
+        print("torch" in sys.modules, pid is not None and os.path.exists(f"/proc/{{pid}}"))
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]

@@ -95,6 +95,7 @@ def resume(
 ) -> None:
     """Continue a bench, tune or reproduce run from its results file alone: the runs it
     lacks are run with the plan stored in the file, and the file is completed."""
+    _start_workers_early(file, executor, jobs)  # before anything below imports torch
     # User models load from where the results file says they came from (bench.resume); a
     # --model-file given here is loaded first (a module the file did not record, say).
     load_model_files(model_files, name)
@@ -103,3 +104,17 @@ def resume(
         as_json=as_json,
     )  # fmt: skip
     run_and_report(stored_plan(run), run)
+
+
+def _start_workers_early(file: Path, executor: str | None, jobs: int | None) -> None:
+    """The forkserver, started now if the stored bench (with the executor and jobs given)
+    will use worker processes (digitduel.bench.forkserver); a file that does not read is said
+    properly later."""
+    from digitduel.bench.forkserver import start_early
+    from digitduel.bench.results import load_results
+
+    try:
+        stored = load_results(file).bench
+    except Exception:  # noqa: BLE001 - stored_plan reports it in one line
+        return
+    start_early(executor or stored.executor, stored.device, jobs or stored.jobs)
