@@ -50,6 +50,11 @@ def tui(
 
         load_preset(preset)  # ConfigError now, not a notification inside the app
 
+    from digitduel.bench.forkserver import start_early
+
+    # From the main thread, now: the first processes bench of the session then finds its
+    # forkserver imported (~3 s) while the user fills the form, and it dies with the app.
+    start_early(None, device, None)
     from digitduel.tui.app import DigitduelApp
 
     tui_app = DigitduelApp(
