@@ -51,3 +51,14 @@ def make_app(tmp_path, mnist_dir):
         )
 
     return make
+
+
+@pytest.fixture
+def clean_user_models():
+    """A registry without user models before and after the test (user model files register
+    into the process-wide registry); test modules of user models use it for every test."""
+    from digitduel.models.user import forget_user_models
+
+    forget_user_models()
+    yield
+    forget_user_models()

@@ -17,11 +17,7 @@ from digitduel.models.user import forget_user_models
 runner = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _clean_registry():
-    forget_user_models()
-    yield
-    forget_user_models()
+pytestmark = pytest.mark.usefixtures("clean_user_models")
 
 
 @pytest.fixture

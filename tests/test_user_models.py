@@ -20,7 +20,6 @@ from digitduel.errors import ConfigError
 from digitduel.models import user_register
 from digitduel.models.registry import ModelOutput, UnknownModelError, get_spec
 from digitduel.models.user import (
-    forget_user_models,
     kebab_case,
     load_entry_points,
     load_source,
@@ -43,11 +42,7 @@ PLAIN_NET = HEADER + textwrap.dedent("""
 """)
 
 
-@pytest.fixture(autouse=True)
-def _clean_registry():
-    forget_user_models()
-    yield
-    forget_user_models()
+pytestmark = pytest.mark.usefixtures("clean_user_models")
 
 
 def _write(tmp_path: Path, body: str, name: str = "mine.py") -> Path:

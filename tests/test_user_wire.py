@@ -46,11 +46,7 @@ UNBATCHABLE = USER_NET.replace('"wire-net"', '"wire-branchy"').replace(
 )
 
 
-@pytest.fixture(autouse=True)
-def _clean_registry():
-    forget_user_models()
-    yield
-    forget_user_models()
+pytestmark = pytest.mark.usefixtures("clean_user_models")
 
 
 @pytest.fixture
