@@ -29,16 +29,17 @@ from digitduel.errors import ConfigError
 FREE = ("rounds", "executor", "jobs", "ray_address", "gpus_per_job")
 
 
-def stored_plan(run: RunOptions, **own: Any) -> Any:
-    """The plan stored in `run.out`, with the rounds, executor and jobs given; refuses any
-    other setting given (flags, `own` command flags, `--set`) that the plan does not have."""
+def stored_plan(run: RunOptions, result: Any = None, **own: Any) -> Any:
+    """The plan stored in `run.out` (`result`: that file, already loaded), with the rounds,
+    executor and jobs given; refuses any other setting given (flags, `own` command flags,
+    `--set`) that the plan does not have."""
     from digitduel.bench.plan import make_bench_settings
     from digitduel.bench.resume import plan_from_results
 
     out = run.out
     if out is None or not Path(out).exists():
         raise ConfigError(f"nothing to resume: {out} does not exist (give the results file)")
-    plan = plan_from_results(out)
+    plan = plan_from_results(out if result is None else result, path=out)
     given, names = run.settings(**own), run.flag_names(**own)
     for key, value in given.items():
         if key in FREE:
@@ -95,7 +96,7 @@ def resume(
 ) -> None:
     """Continue a bench, tune or reproduce run from its results file alone: the runs it
     lacks are run with the plan stored in the file, and the file is completed."""
-    _start_workers_early(file, executor, jobs)  # before anything below imports torch
+    stored = _start_workers_early(file, executor, jobs)  # before anything imports torch
     # User models load from where the results file says they came from (bench.resume); a
     # --model-file given here is loaded first (a module the file did not record, say).
     load_model_files(model_files, name)
@@ -103,18 +104,20 @@ def resume(
         rounds=rounds, executor=executor, jobs=jobs, offline=offline, out=file, resume=True,
         as_json=as_json,
     )  # fmt: skip
-    run_and_report(stored_plan(run), run)
+    run_and_report(stored_plan(run, stored), run)
 
 
-def _start_workers_early(file: Path, executor: str | None, jobs: int | None) -> None:
-    """The forkserver, started now if the stored bench (with the executor and jobs given)
-    will use worker processes (digitduel.bench.forkserver); a file that does not read is said
-    properly later."""
+def _start_workers_early(file: Path, executor: str | None, jobs: int | None) -> Any:
+    """Read the results file, and start the forkserver now if its bench (with the executor
+    and jobs given) will use worker processes (digitduel.bench.forkserver). Returns the file
+    read, for `stored_plan`; None where it does not read (stored_plan then says why)."""
     from digitduel.bench.forkserver import start_early
     from digitduel.bench.results import load_results
 
     try:
-        stored = load_results(file).bench
+        result = load_results(file)
     except Exception:  # noqa: BLE001 - stored_plan reports it in one line
-        return
-    start_early(executor or stored.executor, stored.device, jobs or stored.jobs)
+        return None
+    bench = result.bench
+    start_early(executor or bench.executor, bench.device, jobs or bench.jobs)
+    return result
