@@ -168,7 +168,8 @@ def test_a_killed_worker_is_retried_once_then_a_failed_run_and_the_bench_goes_on
     plan = _mixed_plan("victim", long_epochs=10_000, rounds=1)
     result = run_bench(plan, tmp_path / "r.json", on_event=listen, mnist=MNIST)
     assert result.status == "finished"
-    assert len(killed) == 2 and all(killed)  # retried once, on a fresh worker
+    runs = [(r.model, r.status, r.error) for r in result.runs]  # what to read if it fails
+    assert len(killed) == 2 and all(killed), runs  # retried once, on a fresh worker
     status = {r.model: r for r in result.runs}
     assert status["short"].status == "ok"
     assert status["victim"].status == "failed"
@@ -225,7 +226,8 @@ def test_a_user_model_file_reaches_the_workers_by_content(cluster, tmp_path):
         )
     finally:
         forget_user_models()
-    assert [(r.model, r.status) for r in result.runs] == [("shipped-net", "ok")] * 2
+    errors = [r.error for r in result.runs]  # what to read if it fails
+    assert [(r.model, r.status) for r in result.runs] == [("shipped-net", "ok")] * 2, errors
     loaded_from = {int(p.name): p.read_text() for p in trace.iterdir()}
     assert loaded_from.pop(os.getpid()) == str(model_file)  # the driver: the user's file
     # Every worker that ran a round loaded the shipped bytes from its own private folder,
