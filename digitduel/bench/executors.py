@@ -25,7 +25,7 @@ from typing import Protocol
 
 import torch
 
-from digitduel.bench.forkserver import start_server
+from digitduel.bench.forkserver import batched_pool, start_server
 from digitduel.bench.jobs import DataContext, Job, JobSink, run_job
 from digitduel.bench.processes import ProcessExecutor, run_pool
 from digitduel.errors import ConfigError, DigitduelError
@@ -202,7 +202,7 @@ def _make_serial(
 def _make_batched(
     n_jobs: int | None, device: torch.device, n_tasks: int, settings: BenchSettings | None
 ) -> Executor:
-    if n_jobs is not None and n_jobs > 1:
+    if batched_pool("batched", n_jobs):
         return BatchedPoolExecutor(n_jobs, device)
     return _one_process_batched(n_jobs, device, n_tasks)
 
@@ -284,7 +284,7 @@ def prestart(name: str, *, n_jobs: int | None = None, device=None, n_tasks: int 
     imports torch for 2-4 s), so it overlaps the caller's data loading. A missing Ray is
     reported here, before any data is loaded."""
     resolved = resolve_name(name, torch.device(device or "cpu"), n_tasks, n_jobs)
-    if resolved == "processes" or (name == "batched" and (n_jobs or 1) > 1):
+    if resolved == "processes" or batched_pool(name, n_jobs):
         start_server()
     elif resolved == "ray":
         _ray_factory()

@@ -60,13 +60,19 @@ def start_server() -> None:
         forkserver.ensure_running()
 
 
+def batched_pool(executor: str | None, jobs: int | None) -> bool:
+    """Whether `--executor batched` runs its stacks in a pool of worker processes: with
+    --jobs above 1 (executors.BatchedPoolExecutor); else in the bench's own process."""
+    return executor == "batched" and jobs is not None and jobs > 1
+
+
 def likely_processes(executor: str | None, device: str | None, jobs: int | None) -> bool:
     """Whether a bench with these options (None: not given) will most likely start worker
     processes, judged without torch: the processes executor, which "auto" picks on a CPU
     with several cores (executors.auto_choice; a device left to "auto" is a GPU where
     NVIDIA's driver is), or the batched one with --jobs above 1, on any device."""
     if executor == "batched":
-        return jobs is not None and jobs > 1
+        return batched_pool(executor, jobs)
     if executor not in (None, "auto", "processes") or jobs == 1:
         return False
     if device not in (None, "auto", "cpu") or (device != "cpu" and NVIDIA_DEVICE.exists()):
